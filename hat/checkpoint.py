@@ -1,0 +1,107 @@
+"""Checkpoint reading and writing: the one place that decides how checkpoints are unpickled.
+
+fairseq checkpoints (the original HAT's fairseq-0.8 files and modern ones) pickle an
+``argparse.Namespace``, OmegaConf configs and, in old files, ``fairseq.meters`` objects. PyTorch >= 2.6
+loads with ``weights_only=True`` by default, which rejects all of these. HAT checkpoints are
+therefore loaded with ``weights_only=False`` -- explicitly, here, for this project's loaders and
+(by :func:`install_fairseq_compat`) for fairseq's own ``checkpoint_utils``. A pickle can run code:
+load only checkpoints you trust (your own, or the released HAT models).
+"""
+import os
+import sys
+import tempfile
+import types
+from argparse import Namespace
+from pathlib import Path
+from typing import Any, Dict, Optional, Union
+
+import torch
+
+PathLike = Union[str, os.PathLike]
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint is missing, unreadable, or not a SuperTransformer checkpoint."""
+
+
+def _alias_legacy_fairseq_modules() -> None:
+    """Old checkpoints pickle ``fairseq.meters.*``; modern fairseq has them in ``fairseq.logging.meters``."""
+    if "fairseq.meters" not in sys.modules:
+        from fairseq.logging import meters
+        sys.modules["fairseq.meters"] = meters
+
+
+def load_trusted(path: PathLike) -> Dict[str, Any]:
+    """Load a trusted checkpoint file to CPU (``weights_only=False``), with clear errors."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint not found: {path}")
+    _alias_legacy_fairseq_modules()
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as exc:  # torch raises many types for truncated or foreign files
+        raise CheckpointError(f"{path} is not a readable PyTorch checkpoint ({type(exc).__name__}: {exc})") from None
+    if not isinstance(state, dict) or "model" not in state:
+        raise CheckpointError(f"{path} is not a fairseq checkpoint (no 'model' entry)")
+    return state
+
+
+class _TrustedTorch(types.ModuleType):
+    """``torch`` as seen by ``fairseq.checkpoint_utils``: ``load`` defaults to ``weights_only=False``."""
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(torch, name)
+
+    @staticmethod
+    def load(f, *args, **kwargs):
+        kwargs.setdefault("weights_only", False)
+        return torch.load(f, *args, **kwargs)
+
+
+def install_fairseq_compat() -> None:
+    """Let fairseq's checkpoint loading (trainer restore, ``fairseq-generate``) read fairseq pickles."""
+    from fairseq import checkpoint_utils
+    _alias_legacy_fairseq_modules()
+    if not isinstance(checkpoint_utils.torch, _TrustedTorch):
+        checkpoint_utils.torch = _TrustedTorch("torch")
+
+
+def save_atomic(obj: Any, path: PathLike) -> None:
+    """``torch.save`` to a temporary file in the same folder, then rename: never a half-written file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(obj, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+def checkpoint_args(state: Dict[str, Any], path: PathLike = "checkpoint") -> Namespace:
+    """The model arguments of a checkpoint: fairseq-0.8 ``args`` or a modern ``cfg.model``."""
+    args = state.get("args")
+    if args is None and state.get("cfg") is not None:
+        args = state["cfg"]["model"]
+    if isinstance(args, Namespace):
+        return Namespace(**vars(args))
+    if args is not None:  # an OmegaConf node holding a Namespace-like model config
+        return Namespace(**{k: args[k] for k in args})
+    raise CheckpointError(f"{path} has no model arguments ('args' or 'cfg.model')")
+
+
+def save_model_checkpoint(model: torch.nn.Module, args: Namespace, path: PathLike,
+                          extra_state: Optional[Dict[str, Any]] = None) -> None:
+    """Write a fairseq-0.8-style checkpoint (``args``, ``model``, ...) that fairseq and HAT both load."""
+    state = {
+        "args": args,
+        "model": model.state_dict(),
+        "optimizer_history": [],
+        "extra_state": extra_state or {},
+    }
+    save_atomic(state, path)

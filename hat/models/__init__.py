@@ -1,0 +1,1 @@
+from . import transformer_super  # noqa: F401  (registers the model)

@@ -1,0 +1,82 @@
+"""#Params and FLOPs of a SubTransformer by the original's rules (reference section 4).
+
+Both exclude the token embeddings and the output projection ("they depend on the task"), so they
+need no dataset: the model is built on a small dummy vocabulary.
+"""
+import warnings
+from argparse import Namespace
+from typing import Any, Dict, Optional
+
+import torch
+from fairseq.data import Dictionary
+
+from .models.transformer_super import TransformerSuperModel
+
+DUMMY_TOKEN = 7  # the original's dummy sentence: EOS (2) then token 7 (the fourth regular word)
+
+
+def dummy_sentence_length(arch: str, override: Optional[int] = None) -> int:
+    """The original's dummy sentence length ``L``: 23 for IWSLT arches, 30 for WMT (and others)."""
+    if override is not None:
+        return override
+    return 23 if "iwslt" in arch else 30
+
+
+def dummy_dictionary(size: int = 16) -> Dictionary:
+    """A fairseq dictionary of ``size`` symbols (4 special ones included)."""
+    d = Dictionary()
+    for i in range(size - len(d)):
+        d.add_symbol(f"w{i}")
+    return d
+
+
+def build_for_profiling(args: Namespace) -> TransformerSuperModel:
+    """A SuperTransformer of ``args``'s super dims on the dummy vocabulary (no data needed)."""
+    vocab = dummy_dictionary()
+    return TransformerSuperModel.build(Namespace(**vars(args)), vocab, vocab)
+
+
+def sampled_params_numel(model: TransformerSuperModel, config: Dict[str, Any]) -> int:
+    """#Params of SubTransformer ``config``: active layers' attention, FFN and LayerNorms; no embeddings
+    and no output layer. Final LayerNorms of pre-LN models are counted (the original crashed on them)."""
+    model.set_sample_config(config)
+    active = [*model.encoder.layers[: model.encoder.sample_layer_num],
+              *model.decoder.layers[: model.decoder.sample_layer_num],
+              model.encoder.layer_norm, model.decoder.layer_norm]
+    return sum(m.sampled_params_numel() for layer in active if layer is not None
+               for m in layer.modules() if hasattr(m, "sampled_params_numel"))
+
+
+def dummy_inputs(length: int, batch: int = 1):
+    """Source ``[2, 7, ..., 7]`` and previous-output tokens ``[7, ..., 7, 2]`` of the original (batch ``batch``)."""
+    src = torch.tensor([[2] + [DUMMY_TOKEN] * (length - 1)] * batch, dtype=torch.long)
+    prev = torch.tensor([[DUMMY_TOKEN] * (length - 1) + [2]] * batch, dtype=torch.long)
+    return src, prev
+
+
+def profile_flops(model: TransformerSuperModel, config: Dict[str, Any], length: int) -> Dict[str, int]:
+    """FLOPs of one teacher-forced forward on the dummy sentence, traced with torchprofile.
+
+    Returns ``flops`` (published: output layer excluded), ``total_flops`` and ``last_layer_flops``.
+    """
+    from torchprofile import profile_macs
+
+    model.set_sample_config(config)
+    src, prev = dummy_inputs(length)
+    src_lengths = torch.tensor([length])
+    with warnings.catch_warnings():  # torchprofile names every op it does not count (they count 0)
+        warnings.filterwarnings("ignore", message="No handlers found")
+        macs = profile_macs(_TeacherForced(model), (src, src_lengths, prev))
+    last_layer_macs = config["decoder"]["decoder_embed_dim"] * length * len(model.decoder.dictionary)
+    return {"flops": 2 * (macs - last_layer_macs), "total_flops": 2 * macs, "last_layer_flops": 2 * last_layer_macs}
+
+
+class _TeacherForced(torch.nn.Module):
+    """Wraps the model so the traced output is the logits tensor alone."""
+
+    def __init__(self, model: TransformerSuperModel):
+        super().__init__()
+        self.model = model
+
+    def forward(self, src_tokens, src_lengths, prev_output_tokens):
+        return self.model(src_tokens, src_lengths, prev_output_tokens)[0]
