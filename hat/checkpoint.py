@@ -101,7 +101,8 @@ def save_model_checkpoint(model: torch.nn.Module, args: Namespace, path: PathLik
     state = {
         "args": args,
         "model": model.state_dict(),
-        "optimizer_history": [],
+        "optimizer_history": [{"criterion_name": "LabelSmoothedCrossEntropyCriterion", "optimizer_name": "none",
+                               "lr_scheduler_state": {"best": None}, "num_updates": 0}],
         "extra_state": extra_state or {},
     }
     save_atomic(state, path)

@@ -1,0 +1,1 @@
+"""Hardware latency: measurement, latency datasets (CSV) and latency predictors."""
