@@ -8,6 +8,7 @@ therefore loaded with ``weights_only=False`` -- explicitly, here, for this proje
 load only checkpoints you trust (your own, or the released HAT models).
 """
 import os
+import shutil
 import sys
 import tempfile
 import types
@@ -58,12 +59,32 @@ class _TrustedTorch(types.ModuleType):
         return torch.load(f, *args, **kwargs)
 
 
+def _atomic_path_manager():
+    """fairseq's ``PathManager`` whose ``copy`` (used for ``checkpoint_last.pt``/``checkpoint_best.pt``)
+    writes a temporary file and renames it, so a killed run never leaves a half-copied checkpoint."""
+    from fairseq.file_io import PathManager
+
+    class AtomicCopyPathManager(PathManager):
+        @staticmethod
+        def copy(src_path: str, dst_path: str, overwrite: bool = False) -> bool:
+            if not PathManager.supports_rename(dst_path):
+                return PathManager.copy(src_path, dst_path, overwrite=overwrite)
+            tmp = f"{dst_path}.tmp"
+            shutil.copyfile(src_path, tmp)
+            os.replace(tmp, dst_path)
+            return True
+
+    return AtomicCopyPathManager
+
+
 def install_fairseq_compat() -> None:
-    """Let fairseq's checkpoint loading (trainer restore, ``fairseq-generate``) read fairseq pickles."""
+    """Make fairseq's ``checkpoint_utils`` read fairseq pickles (trainer restore, ``fairseq-generate``)
+    under PyTorch >= 2.6 and copy checkpoints atomically."""
     from fairseq import checkpoint_utils
     _alias_legacy_fairseq_modules()
     if not isinstance(checkpoint_utils.torch, _TrustedTorch):
         checkpoint_utils.torch = _TrustedTorch("torch")
+        checkpoint_utils.PathManager = _atomic_path_manager()
 
 
 def save_atomic(obj: Any, path: PathLike) -> None:

@@ -181,6 +181,9 @@ def _check_fits(label: str, value: int, field: _Field, dims: Any) -> None:
         raise ConfigError(f"{label}={value} exceeds {_cli(field.limit)} {getattr(dims, field.limit)}")
     if field.heads and dims.qkv_dim % value:
         raise ConfigError(f"{label}={value} does not divide qkv-dim {dims.qkv_dim}")
+    if field.arbitrary and _ATTENDED_ENCODER_LAYERS[value] > dims.encoder_layers:
+        raise ConfigError(f"{label}={value} attends {_ATTENDED_ENCODER_LAYERS[value]} encoder layers, "
+                          f"but encoder-layers is {dims.encoder_layers}")
 
 
 def _normalise(config: Any, label: Callable[[str], str] = str) -> SubTransformerConfig:

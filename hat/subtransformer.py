@@ -13,6 +13,7 @@ import torch
 from torch import Tensor
 
 from .models.transformer_super import TransformerSuperModel
+from .modules.slicing import leading
 from .search_space import SUBTRANSFORMER_KEYS
 
 
@@ -48,6 +49,6 @@ def extract_subtransformer(model: TransformerSuperModel, config: Dict[str, Any])
     compact_state = compact.state_dict()
     for key, target in compact_state.items():
         source = _super_tensor(super_state, key, args.qkv_dim)
-        target.copy_(source[tuple(slice(0, n) for n in target.shape)])
+        target.copy_(leading(source, *target.shape))
     compact.train(model.training)
     return compact.to(next(model.parameters()).device)

@@ -61,3 +61,54 @@ def random_tokens(vocab_size: int, batch: int, length: int, seed: int, pad_tail:
 @pytest.fixture
 def space() -> SearchSpace:
     return SearchSpace.from_args(tiny_args())
+
+
+TINY_SPACE_YAML = """\
+arch: transformersuper
+share-all-embeddings: True
+encoder-embed-dim: 32
+decoder-embed-dim: 32
+encoder-ffn-embed-dim: 64
+decoder-ffn-embed-dim: 64
+encoder-layers: 3
+decoder-layers: 3
+encoder-attention-heads: 4
+decoder-attention-heads: 4
+qkv-dim: 32
+encoder-embed-choice: [32, 16]
+decoder-embed-choice: [32, 16]
+encoder-layer-num-choice: [3, 2]
+decoder-layer-num-choice: [3, 2, 1]
+encoder-ffn-embed-dim-choice: [64, 32]
+decoder-ffn-embed-dim-choice: [64, 32]
+encoder-self-attention-heads-choice: [4, 2]
+decoder-self-attention-heads-choice: [4, 2]
+decoder-ende-attention-heads-choice: [4, 2]
+decoder-arbitrary-ende-attn-choice: [-1, 1, 2]
+optimizer: adam
+adam-betas: (0.9, 0.98)
+lr: 0.003
+criterion: label_smoothed_cross_entropy
+label-smoothing: 0.1
+dropout: 0.1
+max-tokens: 600
+num-workers: 0
+"""
+
+
+@pytest.fixture(scope="session")
+def synthetic_bin(tmp_path_factory):
+    """A small binarised synthetic translation corpus (generated, no network)."""
+    from hat.data.binarize import binarize
+    from hat.data.synthetic import write_synthetic_corpus
+
+    root = tmp_path_factory.mktemp("synthetic")
+    write_synthetic_corpus(root / "text", sizes=(400, 40, 40), vocab_size=20)
+    return binarize(root / "text", root / "bin", "src", "tgt")
+
+
+@pytest.fixture
+def tiny_space_yml(tmp_path):
+    path = tmp_path / "space.yml"
+    path.write_text(TINY_SPACE_YAML)
+    return path

@@ -1,15 +1,11 @@
 """A sliced SubTransformer against independent computations (fairseq's transformer, the compact model)."""
-import copy
-from argparse import Namespace
-
 import pytest
 import torch
-from fairseq.models.transformer import TransformerModel
-from fairseq.models.transformer import base_architecture as fairseq_base_architecture
 from fairseq.sequence_generator import SequenceGenerator
 
 from conftest import build_tiny, random_tokens
 from hat.search_space import ConfigError
+from hat.export.fairseq_transformer import to_fairseq_transformer
 from hat.subtransformer import extract_subtransformer
 
 
@@ -23,66 +19,6 @@ def uniform_config(e_e, e_d, n_e, n_d, ffn, enc_heads, dec_heads, arbitrary=-1):
     }
 
 
-def fairseq_transformer_with_sliced_weights(model, config):
-    """fairseq's own ``transformer`` of the SubTransformer's dims, with the sliced weights copied in."""
-    enc, dec = config["encoder"], config["decoder"]
-    args = Namespace(
-        encoder_embed_dim=enc["encoder_embed_dim"], decoder_embed_dim=dec["decoder_embed_dim"],
-        encoder_ffn_embed_dim=enc["encoder_ffn_embed_dim"][0], decoder_ffn_embed_dim=dec["decoder_ffn_embed_dim"][0],
-        encoder_layers=enc["encoder_layer_num"], decoder_layers=dec["decoder_layer_num"],
-        encoder_attention_heads=enc["encoder_self_attention_heads"][0],
-        decoder_attention_heads=dec["decoder_self_attention_heads"][0],
-        share_all_embeddings=model.args.share_all_embeddings,
-        share_decoder_input_output_embed=model.args.share_decoder_input_output_embed,
-        dropout=0.0, max_source_positions=1024, max_target_positions=1024)
-    fairseq_base_architecture(args)
-    task = Namespace(source_dictionary=model.encoder.dictionary, target_dictionary=model.decoder.dictionary)
-    ref = TransformerModel.build_model(args, task).eval()
-
-    super_state = model.state_dict()
-    q = model.args.qkv_dim
-    new_state = {}
-
-    def sliced(key, *dims):
-        return super_state[key][tuple(slice(0, d) for d in dims)]
-
-    for side, cfg in (("encoder", enc), ("decoder", dec)):
-        e = cfg[f"{side}_embed_dim"]
-        new_state[f"{side}.embed_tokens.weight"] = sliced(f"{side}.embed_tokens.weight", 10 ** 6, e)
-        for i in range(cfg[f"{side}_layer_num"]):
-            f = cfg[f"{side}_ffn_embed_dim"][i]
-            pre = f"{side}.layers.{i}"
-            attns = ["self_attn"] + (["encoder_attn"] if side == "decoder" else [])
-            for attn in attns:
-                kv_e = enc["encoder_embed_dim"] if attn == "encoder_attn" else e
-                w, b = super_state[f"{pre}.{attn}.in_proj_weight"], super_state[f"{pre}.{attn}.in_proj_bias"]
-                for j, name in enumerate(("q_proj", "k_proj", "v_proj")):
-                    cols = e if name == "q_proj" else kv_e
-                    new_state[f"{pre}.{attn}.{name}.weight"] = w[j * q:(j + 1) * q, :cols]
-                    new_state[f"{pre}.{attn}.{name}.bias"] = b[j * q:(j + 1) * q]
-                new_state[f"{pre}.{attn}.out_proj.weight"] = sliced(f"{pre}.{attn}.out_proj.weight", e, q)
-                new_state[f"{pre}.{attn}.out_proj.bias"] = sliced(f"{pre}.{attn}.out_proj.bias", e)
-            for norm in ["self_attn_layer_norm", "final_layer_norm"] + (["encoder_attn_layer_norm"] if side == "decoder" else []):
-                for p in ("weight", "bias"):
-                    new_state[f"{pre}.{norm}.{p}"] = sliced(f"{pre}.{norm}.{p}", e)
-            new_state[f"{pre}.fc1.weight"] = sliced(f"{pre}.fc1.weight", f, e)
-            new_state[f"{pre}.fc1.bias"] = sliced(f"{pre}.fc1.bias", f)
-            new_state[f"{pre}.fc2.weight"] = sliced(f"{pre}.fc2.weight", e, f)
-            new_state[f"{pre}.fc2.bias"] = sliced(f"{pre}.fc2.bias", e)
-    e_d = dec["decoder_embed_dim"]
-    if model.args.share_decoder_input_output_embed:
-        new_state["decoder.output_projection.weight"] = new_state["decoder.embed_tokens.weight"]
-    else:
-        new_state["decoder.output_projection.weight"] = sliced("decoder.embed_out", 10 ** 6, e_d)
-    missing, unexpected = ref.load_state_dict(new_state, strict=False)
-    assert not unexpected and all("version" in k or "embed_positions" in k for k in missing), missing
-    # HAT's positions are the super-dim sinusoid sliced to E: give fairseq the same table.
-    for side in ("encoder", "decoder"):
-        table = getattr(model, side).embed_positions.weights[:, : config[side][f"{side}_embed_dim"]]
-        getattr(ref, side).embed_positions.weights = table.clone()
-    return ref
-
-
 @pytest.mark.parametrize("overrides,config", [
     # super dims equal the sample: embed 32 = qkv, FFN sliced 64 -> 48, 2 of 3 layers on both sides
     ({}, uniform_config(32, 32, 2, 2, 48, 2, 4)),
@@ -93,7 +29,7 @@ def fairseq_transformer_with_sliced_weights(model, config):
 def test_sliced_subtransformer_matches_fairseq_transformer(overrides, config):
     model = build_tiny(seed=1, **overrides)
     model.set_sample_config(config)
-    ref = fairseq_transformer_with_sliced_weights(model, config)
+    ref, _ = to_fairseq_transformer(model, config)
     src = random_tokens(24, 3, 9, seed=2)
     src_lengths = src.ne(1).sum(1)
     prev = random_tokens(24, 3, 7, seed=3, pad_tail=False)
@@ -216,3 +152,11 @@ def test_set_sample_config_rejects_configs_that_do_not_fit():
     bad = uniform_config(32, 32, 4, 2, 48, 2, 2)
     with pytest.raises(ConfigError, match="encoder_layer_num"):
         model.set_sample_config(bad)
+
+
+def test_fairseq_export_rejects_what_it_cannot_express():
+    model = build_tiny()
+    with pytest.raises(ConfigError, match="arbitrary"):
+        to_fairseq_transformer(model, uniform_config(32, 32, 2, 2, 48, 2, 4, arbitrary=1))
+    with pytest.raises(ConfigError, match="qkv_dim"):
+        to_fairseq_transformer(model, uniform_config(24, 32, 2, 2, 48, 2, 4))

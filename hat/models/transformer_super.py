@@ -21,6 +21,7 @@ from ..modules.embedding_super import EmbeddingSuper
 from ..modules.layer_norm_super import LayerNormSuper
 from ..modules.multihead_attention_super import IncrementalState
 from ..modules.positional_embedding import SinusoidalPositionalEmbeddingSuper
+from ..modules.slicing import leading
 from ..modules.transformer_layer_super import TransformerDecoderLayerSuper, TransformerEncoderLayerSuper
 from ..search_space import check_fits_model, config_from_args
 
@@ -215,7 +216,7 @@ class TransformerDecoderSuper(_Side, FairseqIncrementalDecoder):
     def output_layer(self, features: Tensor) -> Tensor:
         if self.share_input_output_embed:
             return F.linear(features, self.embed_tokens.sampled_weight("decoder"))
-        return F.linear(features, self.embed_out[:, : self.sample_embed_dim])
+        return F.linear(features, leading(self.embed_out, self.embed_out.size(0), self.sample_embed_dim))
 
     def forward(self, prev_output_tokens: Tensor, encoder_out: Optional[Dict[str, List[Tensor]]] = None,
                 incremental_state: Optional[IncrementalState] = None, features_only: bool = False,
@@ -363,3 +364,6 @@ transformersuper_wmt_en_de_big = _arch("transformersuper_wmt_en_de_big", dropout
 transformersuper_wmt_en_de_big_t2t = _arch("transformersuper_wmt_en_de_big_t2t", dropout=0.3, attention_dropout=0.1,
                                            activation_dropout=0.1, encoder_normalize_before=True,
                                            decoder_normalize_before=True, **_BIG)
+transformersuper_multi30k = _arch("transformersuper_multi30k", encoder_embed_dim=256, encoder_ffn_embed_dim=512,
+                                  encoder_attention_heads=4, decoder_embed_dim=256, decoder_ffn_embed_dim=512,
+                                  decoder_attention_heads=4)

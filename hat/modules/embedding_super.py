@@ -9,6 +9,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
 
+from .slicing import leading
+
 
 class EmbeddingSuper(nn.Embedding):
     def __init__(self, num_embeddings: int, super_embed_dim: int, padding_idx: int):
@@ -22,7 +24,7 @@ class EmbeddingSuper(nn.Embedding):
         self.sample_embed_dim[part] = sample_embed_dim
 
     def sampled_weight(self, part: str) -> Tensor:
-        return self.weight[:, : self.sample_embed_dim[part]]
+        return leading(self.weight, self.num_embeddings, self.sample_embed_dim[part])
 
     def forward(self, tokens: Tensor, part: str = "encoder") -> Tensor:
         return F.embedding(tokens, self.sampled_weight(part), self.padding_idx)

@@ -3,6 +3,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
 
+from .slicing import leading
+
 
 class LayerNormSuper(nn.LayerNorm):
     def __init__(self, super_embed_dim: int):
@@ -14,7 +16,7 @@ class LayerNormSuper(nn.LayerNorm):
 
     def forward(self, x: Tensor) -> Tensor:
         e = self.sample_embed_dim
-        return F.layer_norm(x, (e,), self.weight[:e], self.bias[:e], self.eps)
+        return F.layer_norm(x, (e,), leading(self.weight, e), leading(self.bias, e), self.eps)
 
     def sampled_params_numel(self) -> int:
         return 2 * self.sample_embed_dim

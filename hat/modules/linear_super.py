@@ -3,6 +3,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
 
+from .slicing import leading
+
 
 class LinearSuper(nn.Linear):
     """``nn.Linear`` of super shape ``[out, in]`` whose forward uses ``weight[:out_s, :in_s]``."""
@@ -20,8 +22,8 @@ class LinearSuper(nn.Linear):
         self.sample_out_dim = sample_out_dim
 
     def forward(self, x: Tensor) -> Tensor:
-        weight = self.weight[: self.sample_out_dim, : self.sample_in_dim]
-        bias = None if self.bias is None else self.bias[: self.sample_out_dim]
+        weight = leading(self.weight, self.sample_out_dim, self.sample_in_dim)
+        bias = None if self.bias is None else leading(self.bias, self.sample_out_dim)
         return F.linear(x, weight, bias)
 
     def sampled_params_numel(self) -> int:

@@ -12,6 +12,7 @@ from fairseq.incremental_decoding_utils import with_incremental_state
 from torch import Tensor
 
 from .linear_super import LinearSuper
+from .slicing import leading
 
 IncrementalState = Dict[str, Dict[str, Optional[Tensor]]]
 
@@ -81,7 +82,7 @@ class MultiheadAttentionSuper(nn.Module):
         if self.stacked_proj:
             w = self.in_proj_weight
             if self.self_attention and eq == ekv:
-                return F.linear(query, w[:, :eq], bias).chunk(3, dim=-1)
+                return F.linear(query, leading(w, 3 * q_dim, eq), bias).chunk(3, dim=-1)
             q = F.linear(query, w[:q_dim, :eq], bias[:q_dim])
             if key is None:
                 return q, None, None

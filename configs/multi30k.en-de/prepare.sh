@@ -1,0 +1,3 @@
+#!/usr/bin/env bash
+# Multi30k en-de: bash configs/multi30k.en-de/prepare.sh [RAW_DIR] [OUT]  (see scripts/prepare_multi30k.sh)
+exec bash "$(dirname "$0")/../../scripts/prepare_multi30k.sh" en de "$@"

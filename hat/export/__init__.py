@@ -1,0 +1,1 @@
+"""Exporting SubTransformers to other model formats."""

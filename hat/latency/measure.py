@@ -1,0 +1,262 @@
+"""Latency of a SubTransformer measured as the original HAT does (reference 5.1).
+
+Source: one dummy sentence ``[2] + [7]*(L-1)`` (batch 1); decoder input: ``beam`` copies of
+``[7]*(L-1) + [2]``. Encoder: :data:`WARMUP` untimed calls, then ``latiter`` timed calls. Decoder: the
+encoder output expanded to the beam, :data:`WARMUP` untimed full (teacher-forced) decoder calls, then
+``latiter`` timed iterations of exactly ``L`` incremental decoder calls from an empty incremental state,
+output projection included (no log-softmax or beam bookkeeping). Each side's samples are trimmed
+(:func:`trimmed_mean_std`); the latency is ``encoder mean + decoder mean`` in ms.
+
+By default the compact extracted SubTransformer is measured in eval mode under
+``torch.inference_mode()`` (what a deployment runs). ``original_mode=True`` reproduces the original's
+timing context instead: the SuperTransformer itself, in train mode (dropout on), autograd on.
+Weights are random (latency does not depend on their values); the vocabulary size does matter (the
+output projection), see :func:`vocab_size_from_args`.
+"""
+import contextlib
+import os
+import platform
+import time
+from argparse import Namespace
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple
+
+import numpy as np
+import torch
+from fairseq.data import Dictionary
+
+from ..models.transformer_super import TransformerSuperModel
+from ..profiling import dummy_dictionary, dummy_inputs, dummy_sentence_length
+from ..subtransformer import extract_subtransformer
+
+WARMUP = 5  # untimed calls before the timed ones, encoder and decoder alike (the original's)
+DEFAULT_VOCAB_SIZE = 32768  # the joined BPE dictionary of WMT'14/16 En-De (4 special symbols included)
+DEVICES = ("cpu", "cuda")
+
+SampleCallback = Callable[[str, float], None]  # called with ("encoder" | "decoder", ms) for every timed sample
+
+
+class LatencyError(ValueError):
+    """Latency measurement settings are invalid or the device is unavailable."""
+
+
+@dataclass(frozen=True)
+class MeasureSettings:
+    """How to measure: ``device`` 'cpu' or 'cuda', ``latiter`` timed samples per side, ``beam`` copies of
+    the decoder input, dummy sentence length ``length``, CPU ``threads`` (None: leave PyTorch's count
+    unchanged, as the original), ``original_mode`` (SuperTransformer, train mode, autograd on)."""
+
+    device: str = "cpu"
+    latiter: int = 300
+    beam: int = 5
+    length: int = 30
+    threads: Optional[int] = None
+    original_mode: bool = False
+
+    def __post_init__(self) -> None:
+        if self.device not in DEVICES:
+            raise LatencyError(f"device {self.device!r} is not one of {', '.join(DEVICES)}")
+        for name in ("latiter", "beam", "length"):
+            if getattr(self, name) < 1:
+                raise LatencyError(f"{name}={getattr(self, name)} must be a positive integer")
+        if self.threads is not None and self.threads < 1:
+            raise LatencyError(f"threads={self.threads} must be a positive integer")
+
+
+@dataclass(frozen=True)
+class LatencyResult:
+    """Trimmed mean and population std of each side (ms), and the raw timed samples in call order."""
+
+    encoder_ms: float
+    decoder_ms: float
+    encoder_std_ms: float
+    decoder_std_ms: float
+    encoder_samples: Tuple[float, ...]
+    decoder_samples: Tuple[float, ...]
+
+    @property
+    def latency_ms(self) -> float:
+        """The reported latency: encoder mean + decoder mean."""
+        return self.encoder_ms + self.decoder_ms
+
+    def summary(self) -> Dict[str, float]:
+        return {"latency_ms": self.latency_ms, "encoder_ms": self.encoder_ms, "decoder_ms": self.decoder_ms,
+                "encoder_std_ms": self.encoder_std_ms, "decoder_std_ms": self.decoder_std_ms}
+
+
+def trimmed_mean_std(samples: Sequence[float]) -> Tuple[float, float]:
+    """Mean and population std (``np.std``) after dropping the ``int(0.1 * n)`` lowest and highest samples.
+
+    For ``n < 10`` nothing is dropped, so at least one sample is always kept (the original's ``train.py``
+    sliced ``[0:-0]`` and printed NaN; its ``latency_dataset.py`` dropped the highest sample only).
+    """
+    if not samples:
+        raise LatencyError("no latency samples")
+    cut = int(0.1 * len(samples))
+    kept = sorted(samples)[cut:len(samples) - cut]
+    return float(np.mean(kept)), float(np.std(kept))
+
+
+def check_device(device: str) -> None:
+    """Raise a clear :class:`LatencyError` when ``device`` is 'cuda' and CUDA is unavailable."""
+    if device == "cuda" and not torch.cuda.is_available():
+        raise LatencyError("GPU latency (--latgpu) needs CUDA, but torch.cuda.is_available() is False "
+                           f"on this machine (torch {torch.__version__}); use --latcpu")
+
+
+def device_name(device: str) -> str:
+    """The CPU model (``/proc/cpuinfo``, else ``platform``) or the CUDA device name."""
+    if device == "cuda":
+        return torch.cuda.get_device_name()
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine()
+
+
+@contextlib.contextmanager
+def cpu_threads(threads: Optional[int]) -> Iterator[None]:
+    """Run with ``threads`` intra-op CPU threads (None: unchanged), then restore the previous count."""
+    previous = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+def vocab_size_from_args(args: Namespace) -> int:
+    """Output vocabulary size for measurement: ``--lat-vocab-size`` if given, else the size of the target
+    dictionary in the ``data`` folder (``dict.<target-lang>.txt``, else the first ``dict.*.txt``) if there is
+    one, else :data:`DEFAULT_VOCAB_SIZE`."""
+    if getattr(args, "lat_vocab_size", None) is not None:
+        return args.lat_vocab_size
+    data = Path(str(getattr(args, "data", "") or ""))
+    target = getattr(args, "target_lang", None)
+    candidates = [data / f"dict.{target}.txt"] if target else sorted(data.glob("dict.*.txt"))
+    existing = [path for path in candidates if path.is_file()]
+    return len(Dictionary.load(str(existing[0]))) if existing else DEFAULT_VOCAB_SIZE
+
+
+def build_for_latency(args: Namespace, vocab_size: int) -> TransformerSuperModel:
+    """A SuperTransformer of ``args``'s super dims, random weights, on a dummy vocabulary of ``vocab_size``."""
+    if vocab_size < 8:
+        raise LatencyError(f"vocabulary size {vocab_size} is too small: the dummy sentence uses token 7")
+    vocab = dummy_dictionary(vocab_size)
+    return TransformerSuperModel.build(Namespace(**vars(args)), vocab, vocab)
+
+
+def prepare_model(model: TransformerSuperModel, config: dict, settings: MeasureSettings) -> TransformerSuperModel:
+    """The model to time, on ``settings.device`` in float32: compact in eval mode, or (original mode) the
+    SuperTransformer set to ``config`` in train mode."""
+    if settings.original_mode:
+        model.set_sample_config(config)
+        return model.train().float().to(settings.device)
+    return extract_subtransformer(model, config).eval().float().to(settings.device)
+
+
+def _cpu_timer(call: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    call()
+    return (time.perf_counter() - start) * 1000
+
+
+def _cuda_timer(call: Callable[[], object]) -> float:
+    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    start.record()
+    call()
+    end.record()
+    torch.cuda.synchronize()
+    return start.elapsed_time(end)
+
+
+def time_encoder_decoder(model: TransformerSuperModel, settings: MeasureSettings,
+                         on_sample: Optional[SampleCallback] = None) -> Tuple[List[float], List[float]]:
+    """The ``latiter`` encoder and decoder samples (ms) of ``model`` as it is (mode and grad context are the
+    caller's); see the module docstring for the procedure."""
+    timer = _cuda_timer if settings.device == "cuda" else _cpu_timer
+    length, beam = settings.length, settings.beam
+    src, _ = dummy_inputs(length)
+    _, prev = dummy_inputs(length, beam)
+    src, prev = src.to(settings.device), prev.to(settings.device)
+    src_lengths = torch.tensor([length], device=settings.device)
+    report = on_sample or (lambda side, ms: None)
+
+    for _ in range(WARMUP):
+        encoder_out = model.encoder(src, src_lengths=src_lengths)
+    encoder_samples = []
+    for _ in range(settings.latiter):
+        encoder_samples.append(timer(lambda: model.encoder(src, src_lengths=src_lengths)))
+        report("encoder", encoder_samples[-1])
+
+    encoder_out = model.encoder.reorder_encoder_out(
+        encoder_out, torch.zeros(beam, dtype=torch.long, device=settings.device))
+    for _ in range(WARMUP):
+        model.decoder(prev, encoder_out=encoder_out)
+
+    def decode() -> None:
+        state: dict = {}
+        for k in range(length):
+            model.decoder(prev[:, :k + 1], encoder_out=encoder_out, incremental_state=state)
+
+    decoder_samples = []
+    for _ in range(settings.latiter):
+        decoder_samples.append(timer(decode))
+        report("decoder", decoder_samples[-1])
+    return encoder_samples, decoder_samples
+
+
+def measure_latency(model: TransformerSuperModel, config: dict, settings: MeasureSettings,
+                    on_sample: Optional[SampleCallback] = None) -> LatencyResult:
+    """Latency of SubTransformer ``config`` of ``model`` (a SuperTransformer) under ``settings``."""
+    check_device(settings.device)
+    timed = prepare_model(model, config, settings)
+    grad = torch.enable_grad() if settings.original_mode else torch.inference_mode()
+    with cpu_threads(settings.threads), grad:
+        encoder_samples, decoder_samples = time_encoder_decoder(timed, settings, on_sample)
+    (encoder_ms, encoder_std), (decoder_ms, decoder_std) = map(trimmed_mean_std, (encoder_samples, decoder_samples))
+    return LatencyResult(encoder_ms, decoder_ms, encoder_std, decoder_std, tuple(encoder_samples),
+                         tuple(decoder_samples))
+
+
+def describe(settings: MeasureSettings, vocab_size: int) -> Dict[str, object]:
+    """The measurement settings as recorded next to results (JSON-able): device and its name, the thread
+    count actually in effect, latiter, beam, L, vocabulary size, mode, precision, torch version."""
+    check_device(settings.device)
+    threads = torch.get_num_threads() if settings.threads is None else settings.threads
+    return {"device": settings.device, "device_name": device_name(settings.device), "threads": threads,
+            "latiter": settings.latiter, "beam": settings.beam, "dummy_sentence_length": settings.length,
+            "vocab_size": vocab_size, "original_mode": settings.original_mode, "precision": "float32",
+            "torch_version": torch.__version__, "cpu_count": os.cpu_count()}
+
+
+def add_latency_args(parser) -> None:
+    """The latency flags of ``train.py`` and ``latency_dataset.py`` (the original's, plus this project's)."""
+    group = parser.add_argument_group("latency measurement")
+    group.add_argument("--latcpu", action="store_true", help="measure latency on the CPU")
+    group.add_argument("--latgpu", action="store_true", help="measure latency on the GPU (CUDA, float32)")
+    group.add_argument("--latiter", type=int, default=300, help="timed samples per side (default 300)")
+    group.add_argument("--latsilent", action="store_true", help="do not print every timed sample")
+    group.add_argument("--beam", type=int, default=5, help="beam size simulated by the decoder (default 5)")
+    group.add_argument("--lat-threads", type=int, default=None,
+                       help="CPU threads for measurement (default: PyTorch's default count, as the original)")
+    group.add_argument("--lat-vocab-size", type=int, default=None,
+                       help="output vocabulary size (default: the data folder's target dictionary if present, "
+                            f"else {DEFAULT_VOCAB_SIZE})")
+    group.add_argument("--lat-original-mode", action="store_true",
+                       help="time as the original: the SuperTransformer in train mode with autograd "
+                            "(default: the compact SubTransformer, eval mode, inference mode)")
+    group.add_argument("--dummy-sentence-length", type=int, default=None,
+                       help="dummy sentence length for FLOPs/latency (default: 23 for iwslt arches, else 30)")
+
+
+def settings_from_args(args: Namespace) -> MeasureSettings:
+    """:class:`MeasureSettings` from the flags of :func:`add_latency_args` (exactly one of --latcpu/--latgpu)."""
+    if args.latcpu == args.latgpu:
+        raise LatencyError("choose exactly one of --latcpu and --latgpu")
+    return MeasureSettings(device="cuda" if args.latgpu else "cpu", latiter=args.latiter, beam=args.beam,
+                           length=dummy_sentence_length(args.arch, args.dummy_sentence_length),
+                           threads=args.lat_threads, original_mode=args.lat_original_mode)

@@ -1,0 +1,1 @@
+from . import translation_supertransformer  # noqa: F401  (registers the task)

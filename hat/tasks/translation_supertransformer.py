@@ -1,0 +1,103 @@
+"""fairseq task ``translation_supertransformer``: HAT's training through fairseq's extension points.
+
+* SuperTransformer training: before every optimizer update, the SubTransformer sampled from the
+  search space with seed = the number of updates done (reference 8.2) is set on the model. All
+  micro-batches of an update, and every distributed worker, use the same one; a resumed run
+  continues the same sequence. A local RNG is used, so fairseq's and the user's RNGs are untouched.
+* SubTransformer training (``--train-subtransformer``): the ``*-subtransformer`` config at every update.
+* Validation: the largest and the smallest SubTransformer of the space (arbitrary attention 1, as the
+  original), logged as ``largest_loss`` / ``smallest_loss`` (and ``*_nll_loss``). The ``loss`` that
+  fairseq uses for ``checkpoint_best.pt`` and the LR scheduler is the smallest's, as the original.
+"""
+import math
+import sys
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional, Tuple
+
+import torch
+from fairseq.logging import metrics
+from fairseq.tasks import register_task
+from fairseq.tasks.translation import TranslationConfig, TranslationTask
+
+from ..models.transformer_super import TransformerSuperModel
+from ..search_space import SearchSpace, check_fits, config_from_args
+
+REPRESENTATIVES = ("largest", "smallest")
+
+
+@dataclass
+class TranslationSuperTransformerConfig(TranslationConfig):
+    train_subtransformer: bool = field(
+        default=False, metadata={"help": "train the SubTransformer of the *-subtransformer flags (not the supernet)"})
+    log_sampled_configs: bool = field(
+        default=False, metadata={"help": "print the SubTransformer of every update (on every distributed rank)"})
+
+
+def unwrap_supertransformer(model: torch.nn.Module) -> TransformerSuperModel:
+    """The SuperTransformer inside fairseq's distributed wrappers."""
+    while not isinstance(model, TransformerSuperModel):
+        if not hasattr(model, "module"):
+            raise TypeError(f"task translation_supertransformer needs a transformersuper model, got {type(model).__name__}")
+        model = model.module
+    return model
+
+
+def representative_configs(space: SearchSpace) -> Dict[str, Dict[str, Any]]:
+    """The original's ``largest_arbitrary1`` / ``smallest_arbitrary1`` validation configs."""
+    return {"largest": space.largest(), "smallest": space.smallest()}
+
+
+@register_task("translation_supertransformer", dataclass=TranslationSuperTransformerConfig)
+class TranslationSuperTransformerTask(TranslationTask):
+    cfg: TranslationSuperTransformerConfig
+
+    def build_model(self, cfg, from_checkpoint: bool = False):
+        model = super().build_model(cfg, from_checkpoint)
+        super_model = unwrap_supertransformer(model)
+        if self.cfg.train_subtransformer:
+            self.subtransformer = check_fits(config_from_args(super_model.args), super_model.args)
+            self.space = None
+        else:
+            self.space = SearchSpace.from_args(super_model.args)
+            self.subtransformer = None
+        return model
+
+    def config_for_update(self, update_num: int) -> Dict[str, Any]:
+        """The SubTransformer trained at update ``update_num``: a pure function of the update number."""
+        return self.subtransformer if self.space is None else self.space.sample(update_num)
+
+    def validation_configs(self) -> Dict[str, Dict[str, Any]]:
+        return {"subtransformer": self.subtransformer} if self.space is None else representative_configs(self.space)
+
+    def train_step(self, sample, model, criterion, optimizer, update_num, ignore_grad=False):
+        config = self.config_for_update(update_num)
+        unwrap_supertransformer(model).set_sample_config(config)
+        if self.cfg.log_sampled_configs:  # printed on every rank (fairseq silences non-master loggers)
+            print(f"update {update_num} SubTransformer {config}", file=sys.stderr, flush=True)
+        return super().train_step(sample, model, criterion, optimizer, update_num, ignore_grad)
+
+    def valid_step(self, sample, model, criterion) -> Tuple[torch.Tensor, int, Dict[str, Any]]:
+        super_model = unwrap_supertransformer(model)
+        results = {}
+        for name, config in self.validation_configs().items():
+            super_model.set_sample_config(config)
+            results[name] = super().valid_step(sample, model, criterion)
+        loss, sample_size, logging_output = results[list(results)[-1]]
+        logging_output = dict(logging_output)
+        for name, (_, _, log) in results.items():
+            logging_output[f"{name}_loss_sum"] = log["loss"]
+            logging_output[f"{name}_nll_loss_sum"] = log["nll_loss"]
+        return loss, sample_size, logging_output
+
+    def reduce_metrics(self, logging_outputs: List[Dict[str, Any]], criterion) -> None:
+        super().reduce_metrics(logging_outputs, criterion)
+        ntokens = sum(log.get("ntokens", 0) for log in logging_outputs)
+        sample_size = sum(log.get("sample_size", 0) for log in logging_outputs)
+        for name in ("subtransformer",) + REPRESENTATIVES:
+            key = f"{name}_loss_sum"
+            if not any(key in log for log in logging_outputs) or not sample_size:
+                continue
+            loss = sum(float(log.get(key, 0)) for log in logging_outputs)
+            nll = sum(float(log.get(f"{name}_nll_loss_sum", 0)) for log in logging_outputs)
+            metrics.log_scalar(f"{name}_loss", loss / sample_size / math.log(2), sample_size, round=3)
+            metrics.log_scalar(f"{name}_nll_loss", nll / max(ntokens, 1) / math.log(2), ntokens, round=3)

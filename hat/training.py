@@ -1,0 +1,55 @@
+"""Training through stock fairseq (``fairseq_cli.train``), with HAT's task and model plugged in."""
+import logging
+from argparse import Namespace
+from pathlib import Path
+
+import torch
+from fairseq import distributed_utils
+from fairseq.dataclass.utils import convert_namespace_to_omegaconf
+from fairseq_cli import train as fairseq_train
+
+from .models.transformer_super import base_architecture
+from .search_space import SearchSpace, check_fits, config_from_args
+
+logger = logging.getLogger(__name__)
+
+HAT_PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+def default_save_dir(configs: str) -> str:
+    """The original's default: ``checkpoints/<--configs path without 'configs/' and '.yml'>``."""
+    path = Path(configs).with_suffix("")
+    parts = path.parts[1:] if path.parts and path.parts[0] == "configs" else path.parts
+    return str(Path("checkpoints", *parts))
+
+
+def validate_model_args(args: Namespace) -> None:
+    """Fail before any data is read: the search space, or the SubTransformer to train, must fit the model."""
+    model_args = Namespace(**vars(args))
+    base_architecture(model_args)
+    if getattr(args, "train_subtransformer", False):
+        check_fits(config_from_args(model_args), model_args)
+    else:
+        SearchSpace.from_args(model_args)
+
+
+def prepare_training_args(args: Namespace) -> Namespace:
+    """Apply HAT's defaults and CPU rules to parsed training arguments (in place, returned)."""
+    validate_model_args(args)
+    if args.fp16 and (args.cpu or not torch.cuda.is_available()):
+        logger.warning("fp16 is ignored: it needs a CUDA GPU (training in float32 on the CPU)")
+        args.fp16 = False
+    if not torch.cuda.is_available():
+        args.cpu = True
+    if args.save_dir == "checkpoints" and getattr(args, "configs", None):
+        args.save_dir = default_save_dir(args.configs)
+    # Spawned distributed workers import the plugin from here.
+    args.user_dir = str(HAT_PACKAGE_DIR)
+    return args
+
+
+def run_training(args: Namespace) -> int:
+    """Train with fairseq's own trainer, checkpointing and distributed launch."""
+    cfg = convert_namespace_to_omegaconf(prepare_training_args(args))
+    distributed_utils.call_main(cfg, fairseq_train.main)
+    return 0

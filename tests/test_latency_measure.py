@@ -1,0 +1,258 @@
+"""Latency measurement (procedure, statistics, modes) and the latency_dataset / train.py CLIs (no timing asserted)."""
+import json
+import subprocess
+import sys
+from argparse import Namespace
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import ROOT, build_tiny, tiny_args
+from hat.cli import run_cli
+from hat.cli import latency_dataset
+from hat.cli.latency_dataset import sample_seed, settings_path
+from hat.latency.dataset import CSV_HEADER, format_row
+from hat.latency.measure import (DEFAULT_VOCAB_SIZE, WARMUP, LatencyError, MeasureSettings, measure_latency,
+                                 settings_from_args, trimmed_mean_std, vocab_size_from_args)
+from hat.models.transformer_super import TransformerDecoderSuper, TransformerEncoderSuper
+from hat.search_space import SearchSpace, config_features
+
+no_cuda = pytest.mark.skipif(torch.cuda.is_available(), reason="checks the error without CUDA")
+
+
+# --- statistics ---------------------------------------------------------------------------------------------
+
+def test_trimming_drops_ten_percent_each_side():
+    samples = [float(v) for v in np.random.default_rng(0).permutation(np.arange(1, 21))]  # 1..20, shuffled
+    kept = np.arange(3, 19)  # int(0.1 * 20) = 2 dropped at each end
+    mean, std = trimmed_mean_std(samples)
+    assert mean == pytest.approx(10.5)
+    assert std == pytest.approx(np.sqrt((16 ** 2 - 1) / 12))  # population std of 16 consecutive integers
+    assert (mean, std) == pytest.approx((kept.mean(), kept.std()))
+
+
+@pytest.mark.parametrize("samples, expected", [
+    ([4.0], (4.0, 0.0)),  # latiter 1: the one sample (the original printed NaN)
+    ([3.0, 1.0], (2.0, 1.0)),  # latiter < 10: nothing dropped
+    ([9.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0], (5.0, np.sqrt(60 / 9))),
+    ([100.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, -50.0], (4.5, np.sqrt(5.25))),  # 10: one dropped each side
+])
+def test_trimming_small_latiter(samples, expected):
+    assert trimmed_mean_std(samples) == pytest.approx(expected)
+
+
+def test_trimming_needs_samples_and_settings_are_checked():
+    with pytest.raises(LatencyError):
+        trimmed_mean_std([])
+    with pytest.raises(LatencyError, match="latiter"):
+        MeasureSettings(latiter=0)
+    with pytest.raises(LatencyError, match="device"):
+        MeasureSettings(device="tpu")
+
+
+# --- the measurement procedure ------------------------------------------------------------------------------
+
+@pytest.fixture
+def recorded_calls():
+    """Every encoder/decoder forward during the test: module, mode, grad context, threads, inputs, incremental
+    state (the object itself, kept alive so that identities stay distinct), output size."""
+    calls = []
+
+    def hook(module, inputs, kwargs, output):
+        if isinstance(module, (TransformerEncoderSuper, TransformerDecoderSuper)):
+            state = kwargs.get("incremental_state")
+            encoder_out = kwargs.get("encoder_out")
+            calls.append(Namespace(
+                module=module, side="encoder" if isinstance(module, TransformerEncoderSuper) else "decoder",
+                training=module.training, grad=torch.is_grad_enabled(),
+                inference=torch.is_inference_mode_enabled(), threads=torch.get_num_threads(),
+                tokens=inputs[0].tolist(), state=state,
+                beam_batch=None if encoder_out is None else encoder_out["encoder_out"][0].size(1),
+                output_dim=output[0].size(-1) if isinstance(output, tuple) else None))
+
+    handle = torch.nn.modules.module.register_module_forward_hook(hook, with_kwargs=True)
+    yield calls
+    handle.remove()
+
+
+def test_runs_the_original_procedure(recorded_calls, space):
+    latiter, beam, length = 3, 2, 4
+    model, config = build_tiny(vocab_size=20), space.sample(1)
+    result = measure_latency(model, config, MeasureSettings(latiter=latiter, beam=beam, length=length, threads=1))
+    assert len(result.encoder_samples) == len(result.decoder_samples) == latiter
+    assert result.latency_ms == result.encoder_ms + result.decoder_ms
+
+    encoder = [c for c in recorded_calls if c.side == "encoder"]
+    assert len(encoder) == WARMUP + latiter
+    assert all(c.tokens == [[2, 7, 7, 7]] for c in encoder)
+
+    decoder = [c for c in recorded_calls if c.side == "decoder"]
+    assert len(decoder) == WARMUP + latiter * length
+    full, steps = decoder[:WARMUP], decoder[WARMUP:]
+    assert all(c.state is None and c.tokens == [[7, 7, 7, 2]] * beam for c in full)
+    # each timed iteration: a fresh incremental state, then call k feeds the first k + 1 tokens
+    assert [len(c.tokens[0]) for c in steps] == list(range(1, length + 1)) * latiter
+    assert all(c.tokens[0] == [7, 7, 7, 2][:len(c.tokens[0])] and len(c.tokens) == beam for c in steps)
+    states = [[c.state for c in steps[i:i + length]] for i in range(0, len(steps), length)]
+    assert all(s is not None and s is iteration[0] for iteration in states for s in iteration)
+    assert len({id(iteration[0]) for iteration in states}) == latiter
+    assert all(c.beam_batch == beam and c.output_dim == 20 for c in decoder)  # expanded encoder out; logits
+    assert all(c.threads == 1 for c in recorded_calls)
+
+
+def test_default_mode_times_the_compact_model_for_inference(recorded_calls, space):
+    model, config = build_tiny().train(), space.sample(2)
+    measure_latency(model, config, MeasureSettings(latiter=1, length=3))
+    assert recorded_calls and all(not c.training and not c.grad and c.inference for c in recorded_calls)
+    encoders = {c.module for c in recorded_calls if c.side == "encoder"}
+    assert len(encoders) == 1 and model.encoder not in encoders  # a compact copy, not the SuperTransformer
+    assert len(encoders.pop().layers) == config["encoder"]["encoder_layer_num"]
+    assert model.training  # the SuperTransformer is left as it was
+
+
+def test_original_mode_times_the_supertransformer_in_train_mode_with_autograd(recorded_calls, space):
+    model, config = build_tiny().eval(), space.sample(2)
+    measure_latency(model, config, MeasureSettings(latiter=1, length=3, original_mode=True))
+    assert recorded_calls and all(c.training and c.grad and not c.inference for c in recorded_calls)
+    assert {c.module for c in recorded_calls} == {model.encoder, model.decoder}
+    assert model.sample_config == space.validate(config)
+
+
+def test_thread_count_is_restored():
+    before = torch.get_num_threads()
+    measure_latency(build_tiny(), build_tiny().sample_config, MeasureSettings(latiter=1, length=2, threads=1))
+    assert torch.get_num_threads() == before
+
+
+@no_cuda
+def test_cuda_unavailable_is_a_clear_error():
+    with pytest.raises(LatencyError, match="CUDA"):
+        measure_latency(build_tiny(), build_tiny().sample_config, MeasureSettings(device="cuda", latiter=1))
+
+
+def test_vocab_size_flag_data_folder_and_default(tmp_path):
+    (tmp_path / "dict.en.txt").write_text("".join(f"w{i} 1\n" for i in range(10)))
+    (tmp_path / "dict.de.txt").write_text("".join(f"w{i} 1\n" for i in range(20)))
+    assert vocab_size_from_args(Namespace(data=str(tmp_path), target_lang="en")) == 14  # 4 special symbols
+    assert vocab_size_from_args(Namespace(data=str(tmp_path), target_lang=None)) == 24  # first: dict.de.txt
+    assert vocab_size_from_args(Namespace(data=str(tmp_path), lat_vocab_size=99, target_lang="en")) == 99
+    assert vocab_size_from_args(Namespace(data=str(tmp_path / "absent"))) == DEFAULT_VOCAB_SIZE
+
+
+def test_exactly_one_device_flag():
+    base = dict(latiter=1, beam=5, lat_threads=None, lat_original_mode=False, arch="transformersuper_wmt_en_de",
+                dummy_sentence_length=None)
+    for cpu, gpu in ((True, True), (False, False)):
+        with pytest.raises(LatencyError, match="--latcpu"):
+            settings_from_args(Namespace(latcpu=cpu, latgpu=gpu, **base))
+    assert settings_from_args(Namespace(latcpu=True, latgpu=False, **base)).length == 30
+
+
+# --- latency_dataset.py -------------------------------------------------------------------------------------
+
+SPACE_KEYS = [name for name in vars(tiny_args()) if name.endswith("_choice")] + [
+    "encoder_embed_dim", "decoder_embed_dim", "encoder_ffn_embed_dim", "decoder_ffn_embed_dim", "encoder_layers",
+    "decoder_layers", "encoder_attention_heads", "decoder_attention_heads", "qkv_dim"]
+
+
+@pytest.fixture
+def tiny_yml(tmp_path):
+    """A latency-dataset YAML in the original's layout for the tiny search space of conftest."""
+    args = tiny_args()
+    lines = ["latcpu: True", "latiter: 1", "latsilent: True", f"arch: {args.arch}", "data: data/absent"]
+    lines += [f"{key.replace('_', '-')}: {getattr(args, key)}" for key in SPACE_KEYS]
+    path = tmp_path / "tiny.yml"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def run_dataset(yml, csv, size, *extra):
+    argv = [f"--configs={yml}", f"--lat-dataset-path={csv}", f"--lat-dataset-size={size}",
+            "--lat-vocab-size=16", "--dummy-sentence-length=3", "--lat-threads=1", *extra]
+    return run_cli(latency_dataset.main, argv)
+
+
+def csv_lines(path):
+    return path.read_text().splitlines()
+
+
+def test_all_original_latency_dataset_configs_parse():
+    from hat.config_args import parse_config_args
+    paths = sorted((ROOT / "configs").glob("*/latency_dataset/*.yml"))
+    assert len(paths) == 8
+    for path in paths:
+        args = parse_config_args(latency_dataset.get_parser(), [f"--configs={path}"], latency_dataset.CONFIG_FLAGS)
+        assert settings_from_args(args).device == ("cuda" if "gpu" in path.name else "cpu")
+        assert args.lat_dataset_size == 2000 and args.latsilent
+        assert SearchSpace.from_args(args).decoder_layer_num_choice == (6, 5, 4, 3, 2, 1)
+
+
+def test_dataset_rows_are_in_the_original_format(tiny_yml, tmp_path):
+    csv = tmp_path / "lat.csv"
+    assert run_dataset(tiny_yml, csv, 3) == 0
+    lines = csv_lines(csv)
+    assert lines[0] == CSV_HEADER and len(lines) == 4
+    space = SearchSpace.from_args(tiny_args())
+    for row, line in enumerate(lines[1:]):
+        cells = line.split(",")
+        expected = format_row(config_features(space.sample(sample_seed(1, row))), 0, 0, 0, 0).split(",")
+        assert cells[:10] == expected[:10]
+        assert len(cells) == 14 and all(float(v) >= 0 for v in cells[10:])
+    settings = json.loads(settings_path(csv).read_text())
+    assert settings["threads"] == 1 and settings["latiter"] == 1 and settings["vocab_size"] == 16
+    assert settings["dummy_sentence_length"] == 3 and settings["original_mode"] is False
+
+
+def test_killed_and_resumed_run_equals_an_uninterrupted_one(tiny_yml, tmp_path):
+    resumed, straight = tmp_path / "resumed.csv", tmp_path / "straight.csv"
+    assert run_dataset(tiny_yml, resumed, 3) == 0
+    text = resumed.read_text()
+    resumed.write_text(text[: len(text) - len(csv_lines(resumed)[-1]) // 2 - 1])  # killed inside row 3
+    assert run_dataset(tiny_yml, resumed, 5) == 0
+    assert run_dataset(tiny_yml, straight, 5) == 0
+    features = [[line.split(",")[:10] for line in csv_lines(path)] for path in (resumed, straight)]
+    assert len(features[0]) == 6 and features[0] == features[1]
+    assert resumed.read_text().endswith("\n")
+    assert run_dataset(tiny_yml, resumed, 5) == 0 and len(csv_lines(resumed)) == 6  # complete: nothing to do
+
+
+def test_resume_with_other_settings_is_refused(tiny_yml, tmp_path, capsys):
+    csv = tmp_path / "lat.csv"
+    assert run_dataset(tiny_yml, csv, 1) == 0
+    capsys.readouterr()
+    assert run_dataset(tiny_yml, csv, 2, "--latiter=2") == 2
+    err = capsys.readouterr().err
+    assert "latiter: 1 -> 2" in err and "refusing" in err and "Traceback" not in err
+    assert len(csv_lines(csv)) == 2
+    settings_path(csv).unlink()
+    assert run_dataset(tiny_yml, csv, 2) == 2
+    assert "no settings file" in capsys.readouterr().err
+
+
+# --- train.py --latcpu / --latgpu ---------------------------------------------------------------------------
+
+IWSLT = "configs/iwslt14.de-en/subtransformer"
+RELEASED = [f"--configs={IWSLT}/HAT_iwslt14deen_titanxp@45.6ms_bleu@33.4.yml", f"--sub-configs={IWSLT}/common.yml"]
+
+
+def test_train_latcpu_json_end_to_end():
+    proc = subprocess.run([sys.executable, "train.py", *RELEASED, "--latcpu", "--latiter=2", "--lat-threads=1",
+                           "--lat-vocab-size=512", "--json"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert result["latency_ms"] == pytest.approx(result["encoder_ms"] + result["decoder_ms"])
+    assert {k: result[k] for k in ("device", "threads", "latiter", "beam", "dummy_sentence_length", "vocab_size",
+                                   "original_mode")} == {
+        "device": "cpu", "threads": 1, "latiter": 2, "beam": 5, "dummy_sentence_length": 23, "vocab_size": 512,
+        "original_mode": False}
+    assert result["encoder_std_ms"] >= 0 and result["decoder_std_ms"] >= 0
+    assert result["config"]["decoder"]["decoder_layer_num"] == 1
+
+
+@no_cuda
+def test_train_latgpu_without_cuda_exits_2(capsys):
+    from hat.cli.train import main
+    assert run_cli(main, [*RELEASED, "--latgpu", "--latiter=1"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "CUDA" in err and "--latcpu" in err

@@ -1,0 +1,177 @@
+"""SuperTransformer / SubTransformer training through train.py and stock fairseq (CPU, synthetic data)."""
+import ast
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from argparse import Namespace
+
+import pytest
+import torch
+
+from conftest import ROOT, build_tiny
+from hat.checkpoint import save_model_checkpoint
+from hat.config_args import parse_config_args
+from hat.profiling import dummy_dictionary
+from hat.search_space import SearchSpace
+
+SAMPLED = re.compile(r"update (\d+) SubTransformer (\{.*\})")
+
+
+def train_cmd(data, space_yml, save_dir, *extra):
+    return [sys.executable, "train.py", str(data), f"--configs={space_yml}", "--save-dir", str(save_dir), "--cpu",
+            "--no-progress-bar", "--log-format", "json", "--log-interval", "1", "--log-sampled-configs",
+            "--seed", "3", *extra]
+
+
+def run(cmd, timeout=300):
+    return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+
+
+def sampled_configs(log: str):
+    return {int(n): ast.literal_eval(c) for n, c in SAMPLED.findall(log)}
+
+
+def train_losses(log: str):
+    return [float(json.loads(line[line.index("{"):])["loss"]) for line in log.splitlines()
+            if "train_inner" in line and "{" in line]
+
+
+def space_of(space_yml):
+    from hat.cli.train import CONFIG_FLAGS, get_parser
+    args = parse_config_args(get_parser(), ["data", f"--configs={space_yml}"], CONFIG_FLAGS)
+    from hat.models.transformer_super import base_architecture
+    base_architecture(args)
+    return SearchSpace.from_args(args)
+
+
+def test_supertransformer_trains_and_samples_by_update_number(synthetic_bin, tiny_space_yml, tmp_path):
+    proc = run(train_cmd(synthetic_bin, tiny_space_yml, tmp_path / "ckpt", "--max-update", "40"))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    log = proc.stdout + proc.stderr
+    losses = train_losses(log)
+    assert len(losses) == 40
+    assert sum(losses[-5:]) / 5 < sum(losses[:5]) / 5 - 0.5  # the loss falls
+    configs = sampled_configs(log)
+    space = space_of(tiny_space_yml)
+    assert sorted(configs) == list(range(40))
+    assert all(configs[n] == space.sample(n) for n in configs)  # a pure function of the update number
+    assert len({json.dumps(c, sort_keys=True) for c in configs.values()}) > 20  # and actually varies
+    assert "largest_loss" in log and "smallest_loss" in log
+    assert (tmp_path / "ckpt" / "checkpoint_last.pt").exists() and (tmp_path / "ckpt" / "checkpoint_best.pt").exists()
+
+
+def test_resume_continues_the_same_update_count_and_sampling_sequence(synthetic_bin, tiny_space_yml, tmp_path):
+    first = run(train_cmd(synthetic_bin, tiny_space_yml, tmp_path / "ckpt", "--max-update", "6"))
+    assert first.returncode == 0, first.stderr[-3000:]
+    second = run(train_cmd(synthetic_bin, tiny_space_yml, tmp_path / "ckpt", "--max-update", "12"))
+    assert second.returncode == 0, second.stderr[-3000:]
+    log = second.stdout + second.stderr
+    assert re.search(r"Loaded checkpoint .*checkpoint_last\.pt \(epoch \d+ @ 6 updates\)", log)
+    resumed = sampled_configs(log)
+    assert sorted(resumed) == list(range(6, 12))
+    uninterrupted = run(train_cmd(synthetic_bin, tiny_space_yml, tmp_path / "full", "--max-update", "12"))
+    expected = sampled_configs(uninterrupted.stdout + uninterrupted.stderr)
+    assert all(resumed[n] == expected[n] for n in resumed)
+
+
+def test_sigkill_then_same_command_resumes_from_last_checkpoint(synthetic_bin, tiny_space_yml, tmp_path):
+    cmd = train_cmd(synthetic_bin, tiny_space_yml, tmp_path / "ckpt", "--max-update", "400", "--save-interval-updates", "3")
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    last = tmp_path / "ckpt" / "checkpoint_last.pt"
+    deadline = time.time() + 120
+    while time.time() < deadline and not (last.exists() and last.stat().st_size > 0 and
+                                          any(p.name.startswith("checkpoint_1_") for p in last.parent.iterdir())):
+        time.sleep(0.2)
+    time.sleep(0.3)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert last.exists(), "no checkpoint was written before the kill"
+    state = torch.load(last, map_location="cpu", weights_only=False)  # never a half-written file
+    saved_updates = state["optimizer_history"][-1]["num_updates"]
+    assert saved_updates >= 3
+    again = run([*cmd[:-4], "--max-update", str(saved_updates + 4), "--save-interval-updates", "3"])
+    assert again.returncode == 0, again.stderr[-3000:]
+    log = again.stdout + again.stderr
+    assert f"@ {saved_updates} updates)" in log
+    assert sorted(sampled_configs(log)) == list(range(saved_updates, saved_updates + 4))
+
+
+def test_subtransformer_training_changes_only_its_slices(synthetic_bin, tiny_space_yml, tmp_path):
+    from hat.cli.train import CONFIG_FLAGS, get_parser
+    args = parse_config_args(get_parser(), [str(synthetic_bin), f"--configs={tiny_space_yml}"], CONFIG_FLAGS)
+    from fairseq.data import Dictionary
+    vocab = Dictionary.load(str(synthetic_bin / "dict.src.txt"))
+    from hat.models.transformer_super import TransformerSuperModel
+    torch.manual_seed(0)
+    init = TransformerSuperModel.build(args, vocab, vocab)
+    save_model_checkpoint(init, args, tmp_path / "init.pt")
+    sub = ["--train-subtransformer", "--encoder-embed-dim-subtransformer", "16", "--decoder-embed-dim-subtransformer", "16",
+           "--encoder-layer-num-subtransformer", "2", "--decoder-layer-num-subtransformer", "1",
+           "--encoder-ffn-embed-dim-all-subtransformer", "32", "64", "--decoder-ffn-embed-dim-all-subtransformer", "32",
+           "--encoder-self-attention-heads-all-subtransformer", "2", "4",
+           "--decoder-self-attention-heads-all-subtransformer", "2", "--decoder-ende-attention-heads-all-subtransformer", "4",
+           "--decoder-arbitrary-ende-attn-all-subtransformer", "1"]
+    proc = run(train_cmd(synthetic_bin, tiny_space_yml, tmp_path / "ckpt", "--max-update", "5", "--restore-file",
+                         str(tmp_path / "init.pt"), "--reset-optimizer", "--reset-dataloader", "--reset-meters",
+                         "--reset-lr-scheduler", "--weight-decay", "0", *sub))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    configs = sampled_configs(proc.stdout + proc.stderr)
+    assert len(configs) == 5 and len({json.dumps(c, sort_keys=True) for c in configs.values()}) == 1
+    before = init.state_dict()
+    after = torch.load(tmp_path / "ckpt" / "checkpoint_last.pt", weights_only=False)["model"]
+    # trained slices moved
+    assert not torch.equal(after["encoder.layers.0.fc1.weight"][:32, :16], before["encoder.layers.0.fc1.weight"][:32, :16])
+    assert not torch.equal(after["encoder.layers.1.fc1.weight"][:64, :16], before["encoder.layers.1.fc1.weight"][:64, :16])
+    # everything outside the SubTransformer stayed as it was
+    assert torch.equal(after["encoder.layers.0.fc1.weight"][32:], before["encoder.layers.0.fc1.weight"][32:])
+    assert torch.equal(after["encoder.layers.0.fc1.weight"][:, 16:], before["encoder.layers.0.fc1.weight"][:, 16:])
+    assert torch.equal(after["encoder.embed_tokens.weight"][:, 16:], before["encoder.embed_tokens.weight"][:, 16:])
+    for key in before:
+        if key.startswith(("encoder.layers.2.", "decoder.layers.1.", "decoder.layers.2.")):
+            assert torch.equal(after[key], before[key]), key
+
+
+def test_two_cpu_workers_train_the_same_subtransformers(synthetic_bin, tiny_space_yml, tmp_path):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    common = ["--distributed-world-size", "2", "--distributed-backend", "gloo", "--distributed-no-spawn",
+              "--distributed-init-method", f"tcp://127.0.0.1:{port}", "--ddp-backend", "no_c10d", "--max-update", "6"]
+    procs = [subprocess.Popen(train_cmd(synthetic_bin, tiny_space_yml, tmp_path / "ckpt", *common,
+                                        "--distributed-rank", str(rank)),
+                              cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+             for rank in (0, 1)]
+    logs = [p.communicate(timeout=300)[0] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], logs[0][-2000:] + logs[1][-2000:]
+    sampled = [sampled_configs(log) for log in logs]
+    assert sorted(sampled[0]) == list(range(6))
+    assert sampled[0] == sampled[1]
+    assert "done training" in logs[0]  # rank 1's INFO logs are silenced by fairseq; its exit code is 0
+
+
+@pytest.mark.parametrize("extra,message", [
+    (["--encoder-embed-choice", "64", "32"], "encoder-embed-choice"),
+    (["--decoder-self-attention-heads-choice", "3"], "qkv-dim"),
+])
+def test_out_of_space_value_exits_with_clear_message(synthetic_bin, tiny_space_yml, tmp_path, extra, message):
+    proc = run(train_cmd(synthetic_bin, tiny_space_yml, tmp_path / "ckpt", "--max-update", "1", *extra))
+    assert proc.returncode == 2
+    assert message in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_unknown_yaml_key_exits_with_clear_message(synthetic_bin, tiny_space_yml, tmp_path):
+    tiny_space_yml.write_text(tiny_space_yml.read_text() + "encoder-embed-choise: [32]\n")
+    proc = run(train_cmd(synthetic_bin, tiny_space_yml, tmp_path / "ckpt", "--max-update", "1"))
+    assert proc.returncode == 2
+    assert "encoder-embed-choise" in proc.stderr and str(tiny_space_yml) in proc.stderr
+
+
+def test_fp16_is_ignored_with_a_warning_on_cpu(synthetic_bin, tiny_space_yml, tmp_path):
+    proc = run(train_cmd(synthetic_bin, tiny_space_yml, tmp_path / "ckpt", "--max-update", "2", "--fp16"))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert (proc.stdout + proc.stderr).count("fp16 is ignored") == 1
