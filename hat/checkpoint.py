@@ -10,16 +10,14 @@ load only checkpoints you trust (your own, or the released HAT models).
 import os
 import shutil
 import sys
-import tempfile
 import types
 from argparse import Namespace
 from pathlib import Path
-from typing import Any, Dict, Optional, Union
+from typing import Any, Dict, Optional
 
 import torch
 
-PathLike = Union[str, os.PathLike]
-
+from .io import PathLike, atomic_write
 
 class CheckpointError(RuntimeError):
     """A checkpoint is missing, unreadable, or not a SuperTransformer checkpoint."""
@@ -89,19 +87,7 @@ def install_fairseq_compat() -> None:
 
 def save_atomic(obj: Any, path: PathLike) -> None:
     """``torch.save`` to a temporary file in the same folder, then rename: never a half-written file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+    atomic_write(path, lambda stream: torch.save(obj, stream), binary=True)
 
 
 def checkpoint_args(state: Dict[str, Any], path: PathLike = "checkpoint") -> Namespace:

@@ -33,9 +33,9 @@ def dummy_dictionary(size: int = 16) -> Dictionary:
     return d
 
 
-def build_for_profiling(args: Namespace) -> TransformerSuperModel:
-    """A SuperTransformer of ``args``'s super dims on the dummy vocabulary (no data needed)."""
-    vocab = dummy_dictionary()
+def build_for_profiling(args: Namespace, vocab_size: int = 16) -> TransformerSuperModel:
+    """A SuperTransformer of ``args``'s super dims, random weights, on a dummy vocabulary (no data needed)."""
+    vocab = dummy_dictionary(vocab_size)
     return TransformerSuperModel.build(Namespace(**vars(args)), vocab, vocab)
 
 

@@ -10,23 +10,23 @@ nested dict (reference section 1.1)::
                  'decoder_ende_attention_heads': [int, ...], 'decoder_arbitrary_ende_attn': [int, ...]}}
 
 Per-layer lists may be longer than the sampled layer count; only the first ``N_e`` / ``N_d`` entries
-are used. The module is pure Python (plus ``yaml``) so that it can be imported without torch/fairseq.
+are used. The module is pure Python (plus ``yaml``): no torch or fairseq.
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import numbers
 import os
 import random
-import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType, SimpleNamespace
 from typing import Any
 
 import yaml
+
+from .io import write_text_atomic
 
 __all__ = [
     "ConfigError",
@@ -526,15 +526,4 @@ def format_subtransformer_yaml(config: Mapping[str, Any]) -> str:
 
 def write_subtransformer_yaml(config: Mapping[str, Any], path: str | os.PathLike) -> None:
     """Write ``config`` as a SubTransformer YAML file atomically (temp file in the same dir, then rename)."""
-    text = format_subtransformer_yaml(config)
-    directory, name = os.path.split(os.path.abspath(path))
-    fd, tmp_path = tempfile.mkstemp(dir=directory, prefix=f".{name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as stream:
-            stream.write(text)
-        os.chmod(tmp_path, 0o644)
-        os.replace(tmp_path, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp_path)
-        raise
+    write_text_atomic(path, format_subtransformer_yaml(config))

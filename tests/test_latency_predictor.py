@@ -111,7 +111,7 @@ def synthetic_csv(tmp_path_factory) -> Path:
 
 
 def test_default_model_recovers_a_synthetic_latency_function():
-    configs, features, latency = synthetic_data(600)
+    _, features, latency = synthetic_data(600)
     split = split_indices(len(latency), seed=1, train_samples=200)
     predictor = train_predictor("ridge", features, latency, split, lat_norm=200)
     test_configs, test_features, test_latency = synthetic_data(300, seed=7)

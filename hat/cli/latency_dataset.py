@@ -5,12 +5,9 @@ space (the ``*-choice`` keys), so a rerun after an interruption resumes at the f
 measures the same sequence as an uninterrupted run. The measurement settings are kept in a sidecar
 ``<csv>.json``; resuming with other settings is refused.
 """
-import contextlib
 import dataclasses
 import json
-import os
 import sys
-import tempfile
 from pathlib import Path
 from typing import Dict, Optional, Sequence
 
@@ -18,6 +15,7 @@ from fairseq import options
 from tqdm import tqdm
 
 from ..config_args import add_config_flags, parse_config_args
+from ..io import write_text_atomic
 from ..latency.dataset import append_row, format_row, open_for_append
 from ..latency.measure import (add_latency_args, build_for_latency, describe, measure_latency, settings_from_args,
                                vocab_size_from_args)
@@ -37,27 +35,12 @@ def settings_path(csv_path: Path) -> Path:
     return csv_path.with_name(csv_path.name + ".json")
 
 
-def _write_json_atomic(path: Path, data: Dict[str, object]) -> None:
-    """Write ``data`` as JSON to a temporary file in ``path``'s folder, then rename it over ``path``."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as stream:
-            json.dump(data, stream, indent=2, sort_keys=True)
-            stream.write("\n")
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-
-
 def check_or_write_settings(csv_path: Path, settings: Dict[str, object], resuming: bool) -> None:
     """Record ``settings`` next to ``csv_path``; when ``resuming`` they must equal the recorded ones."""
     path = settings_path(csv_path)
     settings = json.loads(json.dumps(settings))  # tuples -> lists, as read back
     if not resuming:
-        _write_json_atomic(path, settings)
+        write_text_atomic(path, json.dumps(settings, indent=2, sort_keys=True) + "\n")
         return
     if not path.is_file():
         raise ConfigError(f"{csv_path} already has rows but no settings file {path}; refusing to append "

@@ -27,7 +27,7 @@ import torch
 from fairseq.data import Dictionary
 
 from ..models.transformer_super import TransformerSuperModel
-from ..profiling import dummy_dictionary, dummy_inputs, dummy_sentence_length
+from ..profiling import build_for_profiling, dummy_inputs, dummy_sentence_length
 from ..subtransformer import extract_subtransformer
 
 WARMUP = 5  # untimed calls before the timed ones, encoder and decoder alike (the original's)
@@ -145,8 +145,7 @@ def build_for_latency(args: Namespace, vocab_size: int) -> TransformerSuperModel
     """A SuperTransformer of ``args``'s super dims, random weights, on a dummy vocabulary of ``vocab_size``."""
     if vocab_size < 8:
         raise LatencyError(f"vocabulary size {vocab_size} is too small: the dummy sentence uses token 7")
-    vocab = dummy_dictionary(vocab_size)
-    return TransformerSuperModel.build(Namespace(**vars(args)), vocab, vocab)
+    return build_for_profiling(args, vocab_size)
 
 
 def prepare_model(model: TransformerSuperModel, config: dict, settings: MeasureSettings) -> TransformerSuperModel:

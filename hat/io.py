@@ -1,0 +1,30 @@
+"""Atomic file writes: a temporary file in the target's folder, flushed, then renamed over the target."""
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+from typing import IO, Any, Callable, Union
+
+PathLike = Union[str, os.PathLike]
+
+
+def atomic_write(path: PathLike, write: Callable[[IO[Any]], None], binary: bool = False) -> None:
+    """Call ``write(file)`` on a temporary file, then rename it to ``path``: readers never see a half file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb" if binary else "w", **({} if binary else {"encoding": "utf-8"})) as stream:
+            write(stream)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def write_text_atomic(path: PathLike, text: str) -> None:
+    atomic_write(path, lambda stream: stream.write(text))
