@@ -192,3 +192,25 @@ def test_save_atomic_keeps_previous_file_when_interrupted(tmp_path, monkeypatch)
         save_atomic({"model": {"x": torch.zeros(1)}}, target)
     assert torch.load(target)["model"]["x"].item() == 1.0
     assert [p.name for p in tmp_path.iterdir()] == ["checkpoint_last.pt"]
+
+
+def test_stock_fairseq_generate_with_user_dir(synthetic_bin, tmp_path):
+    """``fairseq-generate --user-dir hat`` decodes with a project checkpoint (plugin imported by fairseq itself)."""
+    import subprocess
+
+    from fairseq.data import Dictionary
+
+    from conftest import ROOT
+
+    vocab = Dictionary.load(str(synthetic_bin / "dict.src.txt"))
+    args = tiny_args(share_all_embeddings=True)
+    args.source_lang, args.target_lang, args.data, args.task = "src", "tgt", str(synthetic_bin), "translation"
+    model = TransformerSuperModel.build(args, vocab, vocab)
+    save_model_checkpoint(model, args, tmp_path / "ckpt.pt")
+    proc = subprocess.run([sys.executable, "-m", "fairseq_cli.generate", str(synthetic_bin), "--user-dir", str(ROOT / "hat"),
+                           "--path", str(tmp_path / "ckpt.pt"), "--gen-subset", "test", "--beam", "2",
+                           "--max-len-b", "5", "--batch-size", "16", "--cpu"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    hypotheses = [line for line in proc.stdout.splitlines() if line.startswith("H-")]
+    assert len(hypotheses) == 40

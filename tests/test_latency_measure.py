@@ -256,3 +256,30 @@ def test_train_latgpu_without_cuda_exits_2(capsys):
     assert run_cli(main, [*RELEASED, "--latgpu", "--latiter=1"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and "CUDA" in err and "--latcpu" in err
+
+
+def test_validate_measures_fresh_configs_and_compares_with_the_predictor(tiny_yml, tmp_path, capsys, space):
+    from hat.cli.latency_dataset import VALIDATION_ROW0
+    from hat.latency.dataset import read_latency_csv
+    from hat.latency.predictor import fit_ridge, load_predictor
+
+    csv = tmp_path / "lat.csv"
+    assert run_dataset(tiny_yml, csv, 12) == 0
+    data = read_latency_csv(csv)
+    fit_ridge(data.features, data.latency, penalty=1.0).save(tmp_path / "ridge.pt")
+    capsys.readouterr()
+    assert run_dataset(tiny_yml, tmp_path / "unused.csv", 1, "--validate=3", f"--predictor={tmp_path / 'ridge.pt'}",
+                       "--json") == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert result["configs"] == 3 and len(result["measured_ms"]) == 3
+    fresh = [space.sample(sample_seed(1, VALIDATION_ROW0 + i)) for i in range(3)]
+    expected = load_predictor(tmp_path / "ridge.pt").predict(fresh)
+    np.testing.assert_allclose(result["predicted_ms"], expected, rtol=1e-9)
+    errors = np.asarray(result["predicted_ms"]) - np.asarray(result["measured_ms"])
+    assert result["rmse_ms"] == pytest.approx(float(np.sqrt(np.mean(errors ** 2))))
+    assert not (tmp_path / "unused.csv").exists()  # validation writes no dataset
+
+
+def test_validate_needs_a_predictor(tiny_yml, tmp_path, capsys):
+    assert run_dataset(tiny_yml, tmp_path / "x.csv", 1, "--validate=2") == 2
+    assert "--predictor" in capsys.readouterr().err

@@ -11,18 +11,21 @@ import sys
 from pathlib import Path
 from typing import Dict, Optional, Sequence
 
+import numpy as np
 from fairseq import options
 from tqdm import tqdm
 
 from ..config_args import add_config_flags, parse_config_args
 from ..io import write_text_atomic
 from ..latency.dataset import append_row, format_row, open_for_append
+from ..latency.predictor import load_predictor, mape, rmse
 from ..latency.measure import (add_latency_args, build_for_latency, describe, measure_latency, settings_from_args,
                                vocab_size_from_args)
 from ..search_space import ConfigError, SearchSpace, config_features
 
 CONFIG_FLAGS = ("--configs",)
 SEED_STRIDE = 1_000_000  # rows per --seed value: different seeds give disjoint sample seeds
+VALIDATION_ROW0 = SEED_STRIDE // 2  # --validate samples rows from here: configs no dataset of < 500000 rows holds
 
 
 def sample_seed(seed: int, row: int) -> int:
@@ -66,7 +69,32 @@ def get_parser():
     group = parser.add_argument_group("latency dataset")
     group.add_argument("--lat-dataset-path", default="./latency_dataset/lat.tmp", help="CSV to write (appended to)")
     group.add_argument("--lat-dataset-size", type=int, default=200, help="number of SubTransformers (rows)")
+    check = parser.add_argument_group("predictor validation")
+    check.add_argument("--validate", type=int, metavar="K", default=None,
+                       help="measure K fresh random SubTransformers here and report a predictor's error (writes no dataset)")
+    check.add_argument("--predictor", metavar="PATH", help="latency predictor file for --validate")
+    check.add_argument("--feature-norm", type=float, nargs="+", help="feature-norm of an original HAT predictor file")
+    check.add_argument("--lat-norm", type=float, help="lat-norm of an original HAT predictor file")
+    check.add_argument("--json", action="store_true", help="print the --validate result as one JSON object")
     return parser
+
+
+def validate_predictor(args, space: SearchSpace, settings) -> Dict[str, object]:
+    """Measure ``--validate`` fresh configs on this machine and compare them with ``--predictor``."""
+    if args.validate < 1 or not args.predictor:
+        raise ConfigError("--validate K needs K >= 1 and --predictor PATH")
+    predictor = load_predictor(args.predictor, args.feature_norm, args.lat_norm)
+    model = build_for_latency(args, vocab_size_from_args(args))
+    configs = [space.sample(sample_seed(args.seed, VALIDATION_ROW0 + i)) for i in range(args.validate)]
+    predicted = predictor.predict(configs)
+    measured = []
+    for config, guess in zip(tqdm(configs, desc="validate", unit="config", file=sys.stderr), predicted):
+        measured.append(measure_latency(model, config, settings).latency_ms)
+        print(f"| measured {measured[-1]:.1f} ms, predicted {guess:.1f} ms", file=sys.stderr)
+    measured_arr = np.asarray(measured)
+    return {"configs": args.validate, "rmse_ms": rmse(predicted, measured_arr), "mape": mape(predicted, measured_arr),
+            "bias_percent": float(np.mean((predicted - measured_arr) / measured_arr) * 100),
+            "measured_ms": measured, "predicted_ms": predicted.tolist()}
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -75,6 +103,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         raise ConfigError(f"--lat-dataset-size={args.lat_dataset_size} must be a positive integer")
     settings = settings_from_args(args)
     space = SearchSpace.from_args(args)
+    if args.validate is not None:
+        result = validate_predictor(args, space, settings)
+        print(json.dumps(result) if args.json else
+              f"| {result['configs']} fresh SubTransformers: RMSE {result['rmse_ms']:.2f} ms, MAPE {result['mape']:.2f}%, "
+              f"mean error {result['bias_percent']:+.2f}% (predicted vs measured)")
+        return 0
     csv_path = Path(args.lat_dataset_path)
     recorded = dataset_settings(args, space)
     done = open_for_append(csv_path)
