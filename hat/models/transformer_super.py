@@ -52,6 +52,9 @@ class _Side:
             self.super_embed_dim, self.padding_idx, max_positions + self.padding_idx + 1)
         self.normalize_before = getattr(args, f"{side}_normalize_before", False)
 
+    def max_positions(self) -> int:
+        return self._max_positions
+
     def _embed(self, tokens: Tensor, part: str, positions: Optional[Tensor]) -> Tensor:
         scale = math.sqrt(self.super_embed_dim if self.vocab_original_scaling else self.sample_embed_dim)
         x = scale * self.embed_tokens(tokens, part)
@@ -84,8 +87,11 @@ class TransformerEncoderSuper(_Side, FairseqEncoder):
         self.layer_norm = LayerNormSuper(layer_dims[0][0]) if self.normalize_before else None
 
     def set_sample_config(self, config: Dict[str, Any]) -> None:
-        enc = config["encoder"]
+        enc, dec = config["encoder"], config["decoder"]
         self._set_side_sample(enc["encoder_embed_dim"], enc["encoder_layer_num"], "encoder")
+        # How many outputs before the last one the decoder's arbitrary attention reads: only those are kept.
+        self.extra_attended_layers = max(ARBITRARY_EXTRA_LAYERS[a]
+                                         for a in dec["decoder_arbitrary_ende_attn"][: dec["decoder_layer_num"]])
         for i, layer in enumerate(self.layers[: self.sample_layer_num]):
             layer.set_sample_config(enc["encoder_embed_dim"], enc["encoder_ffn_embed_dim"][i],
                                     enc["encoder_self_attention_heads"][i], self.dropout, self.activation_dropout,
@@ -106,10 +112,12 @@ class TransformerEncoderSuper(_Side, FairseqEncoder):
         outputs += [x] * (self.num_super_layers - len(outputs))
         if self.layer_norm is not None:
             x = self.layer_norm(x)
+        extra = self.extra_attended_layers
         return {
             "encoder_out": [x],
             "encoder_padding_mask": [] if padding_mask is None else [padding_mask],
-            "encoder_out_all": outputs,
+            # the last layers' outputs that arbitrary encoder-decoder attention reads (none for -1 only)
+            "encoder_out_all": outputs[len(outputs) - extra - 1:] if extra else [],
             "encoder_embedding": [],
             "encoder_states": outputs if return_all_hiddens else [],
             "src_tokens": [],
@@ -130,9 +138,6 @@ class TransformerEncoderSuper(_Side, FairseqEncoder):
             out[key] = [reorder(t, 1) for t in encoder_out[key]]
         out["encoder_padding_mask"] = [reorder(t, 0) for t in encoder_out["encoder_padding_mask"]]
         return out
-
-    def max_positions(self) -> int:
-        return self._max_positions
 
 
 class TransformerDecoderSuper(_Side, FairseqIncrementalDecoder):
@@ -223,9 +228,6 @@ class TransformerDecoderSuper(_Side, FairseqIncrementalDecoder):
                 **unused) -> Tuple[Tensor, Dict[str, Any]]:
         x, extra = self.extract_features(prev_output_tokens, encoder_out, incremental_state)
         return (x if features_only else self.output_layer(x)), extra
-
-    def max_positions(self) -> int:
-        return self._max_positions
 
 
 @register_model("transformersuper")

@@ -138,6 +138,9 @@ class MultiheadAttentionSuper(nn.Module):
             self.set_incremental_state(incremental_state, "attn_state", saved)
 
         src_len = k.size(1)
+        if not need_weights and not torch.jit.is_tracing():
+            attn = self._fused_attention(q, k, v, bsz, tgt_len, src_len, key_padding_mask, attn_mask)
+            return self.out_proj(attn), None
         attn_weights = torch.bmm(q, k.transpose(1, 2))
         if attn_mask is not None:
             attn_weights = attn_weights + attn_mask.unsqueeze(0)
@@ -150,16 +153,48 @@ class MultiheadAttentionSuper(nn.Module):
         attn = torch.bmm(attn_probs_dropped, v)
         attn = attn.transpose(0, 1).contiguous().view(tgt_len, bsz, self.qkv_dim)
         attn = self.out_proj(attn)
-
-        weights = None
-        if need_weights:
-            weights = attn_probs.view(bsz, self.num_heads, tgt_len, src_len).mean(dim=1)
+        weights = attn_probs.view(bsz, self.num_heads, tgt_len, src_len).mean(dim=1) if need_weights else None
         return attn, weights
 
+    def _fused_attention(self, q: Tensor, k: Tensor, v: Tensor, bsz: int, tgt_len: int, src_len: int,
+                         key_padding_mask: Optional[Tensor], attn_mask: Optional[Tensor]) -> Tensor:
+        """The same attention through PyTorch's fused kernel (``q`` is already scaled): ``[T, B, q]``."""
+        mask = None
+        if attn_mask is not None:
+            mask = attn_mask.view(1, 1, tgt_len, src_len)
+        if key_padding_mask is not None:
+            padding = torch.zeros(bsz, 1, 1, src_len, dtype=q.dtype, device=q.device)
+            padding = padding.masked_fill(key_padding_mask.view(bsz, 1, 1, src_len).to(torch.bool), float("-inf"))
+            mask = padding if mask is None else mask + padding
+        shape = (bsz, self.num_heads, -1, self.head_dim)
+        attn = F.scaled_dot_product_attention(q.view(shape), k.view(shape), v.view(shape), attn_mask=mask,
+                                              dropout_p=self.dropout if self.training else 0.0, scale=1.0)
+        return attn.permute(2, 0, 1, 3).reshape(tgt_len, bsz, self.qkv_dim)
+
+    def set_beam_size(self, beam_size: int) -> None:
+        """Called by fairseq's beam search (through the decoder): the beams of a sentence are consecutive."""
+        self.beam_size = beam_size
+
+    def _within_beams(self, new_order: Tensor, cached_batch: int) -> bool:
+        """True if ``new_order`` only permutes the beams of each sentence (encoder keys are equal across them)."""
+        beam = getattr(self, "beam_size", 1)
+        n = new_order.numel()
+        if beam <= 1 or n != cached_batch or n % beam:
+            return False
+        groups = torch.arange(n, device=new_order.device) // beam
+        return torch.equal(torch.div(new_order, beam, rounding_mode="floor"), groups)
+
     def reorder_incremental_state(self, incremental_state: IncrementalState, new_order: Tensor) -> None:
-        """Reorder the cached keys/values along the batch (beam) axis."""
+        """Reorder the cached keys/values along the batch (beam) axis.
+
+        Encoder-decoder keys/values are identical for all beams of a sentence, so a reorder among them is
+        skipped (as fairseq's own attention does); a shrinking batch (finished sentences) is applied.
+        """
         saved = self.get_incremental_state(incremental_state, "attn_state")
         if saved is None:
+            return
+        if not self.self_attention and saved.get("prev_key") is not None and \
+                self._within_beams(new_order, saved["prev_key"].size(0)):
             return
         for name, value in list(saved.items()):
             if value is not None:

@@ -7,3 +7,4 @@ def leading(t: Tensor, *sizes: int) -> Tensor:
     if all(s == n for s, n in zip(sizes, t.shape)):
         return t
     return t[tuple(slice(0, s) for s in sizes)]
+
