@@ -1,0 +1,106 @@
+"""Multi30k (task 1) preparation: Moses tokenisation (sacremoses), joint BPE (subword-nmt), binarisation.
+
+``python -m hat.data.multi30k --raw-dir DIR --src en --tgt de --out data/multi30k_en_de`` reads
+``train.<lang>.gz``, ``val.<lang>.gz``, ``test_2016_flickr.<lang>.gz`` from ``DIR`` (the repo's tests and
+benchmarks use ``../shared/data/multi30k``); without ``--raw-dir`` the files are downloaded first.
+Writes ``<out>/text`` (tokenised + BPE) and ``<out>/bin`` (fairseq binary, joined dictionary).
+"""
+import argparse
+import gzip
+import io
+import shutil
+import sys
+import tempfile
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Iterable, List, Optional, Sequence
+
+from sacremoses import MosesTokenizer
+from subword_nmt.apply_bpe import BPE
+from subword_nmt.learn_bpe import learn_bpe
+
+from .binarize import binarize
+
+RAW_SPLITS = {"train": "train", "valid": "val", "test": "test_2016_flickr"}
+DOWNLOAD_URL = "https://raw.githubusercontent.com/multi30k/dataset/master/data/task1/raw/{name}.{lang}.gz"
+
+
+class DataError(RuntimeError):
+    """Raw data missing, a failed download, or a failed preprocessing step."""
+
+
+def download_raw(dest: Path, langs: Sequence[str]) -> Path:
+    """Download the raw gz files into ``dest`` (each written to a temp file, then renamed)."""
+    dest.mkdir(parents=True, exist_ok=True)
+    for name in RAW_SPLITS.values():
+        for lang in langs:
+            target = dest / f"{name}.{lang}.gz"
+            if target.exists():
+                continue
+            url = DOWNLOAD_URL.format(name=name, lang=lang)
+            try:
+                with urllib.request.urlopen(url, timeout=60) as response:
+                    data = response.read()
+                gzip.decompress(data)  # verify before keeping it
+            except (urllib.error.URLError, OSError, EOFError) as exc:
+                raise DataError(f"cannot download {url} ({exc}); pass --raw-dir with the Multi30k files") from None
+            tmp = target.with_suffix(".gz.tmp")
+            tmp.write_bytes(data)
+            tmp.replace(target)
+    return dest
+
+
+def read_raw(raw_dir: Path, name: str, lang: str) -> List[str]:
+    path = raw_dir / f"{name}.{lang}.gz"
+    if not path.is_file():
+        raise DataError(f"missing raw Multi30k file: {path}")
+    with gzip.open(path, "rt", encoding="utf-8") as f:
+        return [line.rstrip("\n") for line in f]
+
+
+def tokenize(lines: Iterable[str], lang: str) -> List[str]:
+    tok = MosesTokenizer(lang=lang)
+    return [tok.tokenize(line, escape=False, return_str=True) for line in lines]
+
+
+def prepare(raw_dir: Optional[Path], out: Path, src: str, tgt: str, bpe_merges: int = 8000, workers: int = 1) -> Path:
+    """Tokenise, learn/apply joint BPE and binarise; returns the binary data folder."""
+    raw_dir = raw_dir if raw_dir is not None else download_raw(out / "raw", (src, tgt))
+    text = {(split, lang): tokenize(read_raw(raw_dir, name, lang), lang)
+            for split, name in RAW_SPLITS.items() for lang in (src, tgt)}
+    codes = io.StringIO()
+    learn_bpe(io.StringIO("\n".join(text["train", src] + text["train", tgt]) + "\n"), codes, bpe_merges)
+    codes.seek(0)
+    bpe = BPE(codes)
+    work = Path(tempfile.mkdtemp(prefix=".text.", dir=out if out.exists() else None))
+    for (split, lang), lines in text.items():
+        (work / f"{split}.{lang}").write_text("".join(bpe.process_line(line) + "\n" for line in lines), encoding="utf-8")
+    (work / "bpe.codes").write_text(codes.getvalue(), encoding="utf-8")
+    out.mkdir(parents=True, exist_ok=True)
+    if (out / "text").exists():
+        shutil.rmtree(out / "text")
+    shutil.move(str(work), str(out / "text"))
+    return binarize(out / "text", out / "bin", src, tgt, joined_dictionary=True, workers=workers)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--raw-dir", type=Path, help="folder with train/val/test_2016_flickr .<lang>.gz (else download)")
+    parser.add_argument("--src", default="en")
+    parser.add_argument("--tgt", default="de")
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--bpe-merges", type=int, default=8000)
+    parser.add_argument("--workers", type=int, default=1)
+    args = parser.parse_args(argv)
+    try:
+        path = prepare(args.raw_dir, args.out, args.src, args.tgt, args.bpe_merges, args.workers)
+    except (DataError, RuntimeError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"binarised data: {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
