@@ -6,6 +6,7 @@ leaves it off, ``#`` starts a comment, and ``data:`` is the translation data fol
 overrides the files; a key that no flag knows is an error naming the key and its file.
 """
 import argparse
+import itertools
 from collections import OrderedDict
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
@@ -63,7 +64,7 @@ def config_items_to_argv(items: Dict[str, object]) -> Tuple[List[str], List[str]
     return positional, flags
 
 
-def _split_config_flags(argv: Sequence[str], config_flags: Sequence[str]) -> Tuple[Dict[str, Optional[str]], List[str]]:
+def split_config_flags(argv: Sequence[str], config_flags: Sequence[str]) -> Tuple[Dict[str, Optional[str]], List[str]]:
     pre = argparse.ArgumentParser(add_help=False)
     for flag in config_flags:
         pre.add_argument(flag)
@@ -84,7 +85,7 @@ def parse_config_args(parser: argparse.ArgumentParser, argv: Sequence[str],
                       default_data: Optional[str] = None,
                       modify_parser: Optional[Callable[[argparse.ArgumentParser], None]] = None) -> argparse.Namespace:
     """Parse ``argv`` plus the config files it names, with fairseq's two-stage arch/task parsing."""
-    paths, rest = _split_config_flags(argv, config_flags)
+    paths, rest = split_config_flags(argv, config_flags)
     file_words: List[Tuple[str, List[str]]] = []
     positional: List[str] = []
     for flag in config_flags:
@@ -93,7 +94,9 @@ def parse_config_args(parser: argparse.ArgumentParser, argv: Sequence[str],
             positional += data
             file_words.append((paths[flag], words))
     cli_data, rest = _data_from_cli(rest)
-    positional = cli_data or positional[-1:] or ([default_data] if default_data else [])
+    leading = list(itertools.takewhile(lambda word: not word.startswith("-"), rest))  # DATA given positionally
+    rest = rest[len(leading):]
+    positional = cli_data or leading or positional[-1:] or ([default_data] if default_data else [])
     input_args = positional + [w for _, words in file_words for w in words] + rest
     for flag in config_flags:
         if paths[flag]:

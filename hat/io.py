@@ -3,7 +3,7 @@ import contextlib
 import os
 import tempfile
 from pathlib import Path
-from typing import IO, Any, Callable, Union
+from typing import IO, Any, Callable, List, Mapping, Union
 
 PathLike = Union[str, os.PathLike]
 
@@ -28,3 +28,9 @@ def atomic_write(path: PathLike, write: Callable[[IO[Any]], None], binary: bool 
 
 def write_text_atomic(path: PathLike, text: str) -> None:
     atomic_write(path, lambda stream: stream.write(text))
+
+
+def changed_settings(recorded: Mapping[str, Any], current: Mapping[str, Any]) -> List[str]:
+    """``'key: old -> new'`` for every key whose value differs between two settings records."""
+    return [f"{key}: {recorded.get(key)!r} -> {current.get(key)!r}"
+            for key in sorted(set(recorded) | set(current)) if recorded.get(key) != current.get(key)]

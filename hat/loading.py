@@ -4,7 +4,6 @@ from argparse import Namespace
 from pathlib import Path
 from typing import Optional, Tuple, Union
 
-import torch
 from fairseq.data import Dictionary
 
 from .checkpoint import CheckpointError, checkpoint_args, load_trusted

@@ -286,6 +286,14 @@ class SearchSpace:
         """
         return cls(**_attrs_from_args(args, [f.name for f in dataclasses.fields(cls)]))
 
+    def super_dims(self) -> dict[str, int]:
+        """The SuperTransformer dimensions the space lives in, by YAML key (``'encoder-embed-dim': 640``, ...)."""
+        return {_cli(attr): getattr(self, attr) for attr in _SUPER_DIMS}
+
+    def choice_lists(self) -> dict[str, tuple[int, ...]]:
+        """The choice list of every field, by YAML key (``'encoder-embed-choice': (640, 512)``, ...)."""
+        return {_cli(field.choice_attr): getattr(self, field.choice_attr) for field in _FIELDS}
+
     def _super_layers(self, field: _Field) -> int:
         return getattr(self, f"{field.part}_layers")
 

@@ -1,4 +1,10 @@
-"""The released HAT models (reference section 10): names, tasks and published figures."""
+"""The released HAT models, latency predictors and latency datasets (reference section 10).
+
+Names, tasks, published figures and download links. Dropbox share links are fetched as direct downloads
+(``?dl=1``; the original's ``?dl=0`` is the preview page); predictors and latency datasets are raw files
+of the original repository.
+"""
+from pathlib import Path
 from typing import Dict, NamedTuple
 
 
@@ -60,12 +66,49 @@ SUBTRANSFORMERS: Dict[str, SubTransformerRecord] = {
     "HAT_iwslt14deen_titanxp@168.8ms_bleu@34.8": SubTransformerRecord(31537664, 1515830460, 175.5, 34.8, 33.9, "5xy9hdjuc5c6sw5"),
 }
 
-SUPERTRANSFORMER_URLS = {
-    "HAT_wmt14ende_super_space0": "https://www.dropbox.com/s/pkdddxvvpw9a4vq/HAT_wmt14ende_super_space0.pt?dl=0",
-    "HAT_wmt14enfr_super_space0": "https://www.dropbox.com/s/asegvw9qzpxui6a/HAT_wmt14enfr_super_space0.pt?dl=0",
-    "HAT_wmt19ende_super_space0": "https://www.dropbox.com/s/uc0lw6jdep1vazc/HAT_wmt19ende_super_space0.pt?dl=0",
-    "HAT_iwslt14deen_super_space1": "https://www.dropbox.com/s/yv0mn8ns36gxkhs/HAT_iwslt14deen_super_space1.pt?dl=0",
+SUPERTRANSFORMER_DROPBOX_IDS = {
+    "HAT_wmt14ende_super_space0": "pkdddxvvpw9a4vq",
+    "HAT_wmt14enfr_super_space0": "asegvw9qzpxui6a",
+    "HAT_wmt19ende_super_space0": "uc0lw6jdep1vazc",
+    "HAT_iwslt14deen_super_space1": "yv0mn8ns36gxkhs",
 }
+
+ORIGINAL_REPOSITORY_RAW = "https://raw.githubusercontent.com/mit-han-lab/hardware-aware-transformers/master"
+LATENCY_TARGETS = tuple(f"{task}_{hardware}" for task in ("wmt14ende", "wmt14enfr")
+                        for hardware in ("gpu_titanxp", "cpu_xeon", "cpu_raspberrypi")) + (
+    "wmt19ende_gpu_titanxp", "iwslt14deen_gpu_titanxp")
+"""The task/hardware pairs with a released latency predictor and latency dataset."""
+
+
+class ZooEntry(NamedTuple):
+    """One downloadable file: what it is, where it comes from, where it goes (relative to the project root)."""
+
+    name: str
+    kind: str  # 'subtransformer', 'supertransformer', 'latency predictor', 'latency dataset'
+    url: str
+    path: Path
+
+
+def dropbox_url(dropbox_id: str, name: str) -> str:
+    return f"https://www.dropbox.com/s/{dropbox_id}/{name}.pt?dl=1"
+
+
+def zoo_entries(save_path: str = "downloaded_models", latency_path: str = "latency_dataset") -> Dict[str, ZooEntry]:
+    """Every downloadable file by name: 44 SubTransformers and 4 SuperTransformers (into ``save_path``), 8 latency
+    predictors (``<target>.pt``, into ``<latency_path>/predictors``) and 8 latency datasets
+    (``<target>_all.csv``, into ``latency_path``)."""
+    entries = {name: ZooEntry(name, "subtransformer", dropbox_url(record.dropbox_id, name), Path(save_path, f"{name}.pt"))
+               for name, record in SUBTRANSFORMERS.items()}
+    entries.update({name: ZooEntry(name, "supertransformer", dropbox_url(dropbox_id, name), Path(save_path, f"{name}.pt"))
+                    for name, dropbox_id in SUPERTRANSFORMER_DROPBOX_IDS.items()})
+    for target in LATENCY_TARGETS:
+        entries[f"{target}.pt"] = ZooEntry(f"{target}.pt", "latency predictor",
+                                           f"{ORIGINAL_REPOSITORY_RAW}/latency_dataset/predictors/{target}.pt",
+                                           Path(latency_path, "predictors", f"{target}.pt"))
+        entries[f"{target}_all.csv"] = ZooEntry(f"{target}_all.csv", "latency dataset",
+                                                f"{ORIGINAL_REPOSITORY_RAW}/latency_dataset/{target}_all.csv",
+                                                Path(latency_path, f"{target}_all.csv"))
+    return entries
 
 
 def task_of(model_name: str) -> str:

@@ -3,6 +3,7 @@ import sys
 from argparse import Namespace
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -112,3 +113,48 @@ def tiny_space_yml(tmp_path):
     path = tmp_path / "space.yml"
     path.write_text(TINY_SPACE_YAML)
     return path
+
+
+def synthetic_latency(configs):
+    """A latency model growing with depth and width (ms), vectorised like a predictor."""
+    from hat.search_space import config_features
+
+    f = np.array([config_features(c) for c in configs])
+    return 1.0 + f[:, 1] * f[:, 0] * f[:, 2] / 2000 + f[:, 5] * f[:, 4] * (f[:, 6] + 3 * f[:, 9]) / 500
+
+
+def run(cmd, timeout=600, env=None):
+    """Run a command in the project root; shell wrappers get this Python as ``$PYTHON``."""
+    import os
+    import subprocess
+
+    env = {**os.environ, "PYTHON": sys.executable, **(env or {})}
+    return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=timeout, env=env)
+
+
+@pytest.fixture(scope="session")
+def trained_supernet(synthetic_bin, tmp_path_factory):
+    """A tiny SuperTransformer trained for a few updates, and a ridge latency predictor of its space."""
+    root = tmp_path_factory.mktemp("supernet")
+    space_yml = root / "space.yml"
+    space_yml.write_text(TINY_SPACE_YAML)
+    proc = run([sys.executable, "train.py", str(synthetic_bin), f"--configs={space_yml}", "--save-dir",
+                str(root / "ckpt"), "--cpu", "--no-progress-bar", "--max-update", "30", "--seed", "2"])
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    from hat.cli.train import CONFIG_FLAGS, get_parser
+    from hat.config_args import parse_config_args
+    from hat.latency.predictor import fit_ridge
+    from hat.models.transformer_super import base_architecture
+    from hat.search_space import config_features
+
+    args = parse_config_args(get_parser(), [str(synthetic_bin), f"--configs={space_yml}"], CONFIG_FLAGS)
+    base_architecture(args)
+    space = SearchSpace.from_args(args)
+    configs = [space.sample(i) for i in range(200)]
+    features = np.array([config_features(c) for c in configs])
+    predictor = fit_ridge(features, synthetic_latency(configs), penalty=1e-3)
+    predictor.save(root / "predictor.pt")
+    return {"data": synthetic_bin, "space_yml": space_yml, "ckpt": root / "ckpt" / "checkpoint_last.pt",
+            "predictor": root / "predictor.pt", "space": space, "root": root}
+
+

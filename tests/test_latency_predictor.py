@@ -146,6 +146,22 @@ def test_save_and_load_round_trip(tmp_path, model):
     np.testing.assert_array_equal(loaded.predict_features(features), predictor.predict_features(features))
 
 
+def test_hat_mlp_norms_are_recorded_and_checked(tmp_path):
+    predictor = HatMLPPredictor(HatMLP(hidden_dim=8), ORIGINAL_FEATURE_NORM, 300.0)
+    predictor.save(tmp_path / "p.pt")
+    features = synthetic_data(20)[1]
+    loaded = load_predictor(tmp_path / "p.pt")  # the norms come from the sidecar
+    np.testing.assert_array_equal(loaded.predict_features(features), predictor.predict_features(features))
+    assert load_predictor(tmp_path / "p.pt", ORIGINAL_FEATURE_NORM, 300).lat_norm == 300
+    with pytest.raises(PredictorError, match="trained with lat-norm 300, not 200"):
+        load_predictor(tmp_path / "p.pt", ORIGINAL_FEATURE_NORM, 200)
+    with pytest.raises(PredictorError, match="trained with feature-norm"):
+        load_predictor(tmp_path / "p.pt", [1.0] * 10, 300)
+    (tmp_path / "p.pt.json").unlink()  # an original file has no sidecar: the norms must be given
+    with pytest.raises(PredictorError, match="give its feature-norm and lat-norm"):
+        load_predictor(tmp_path / "p.pt")
+
+
 # --- splits and lat-norm ----------------------------------------------------------------------------
 
 def test_split_sizes_are_floored_and_disjoint():

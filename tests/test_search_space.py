@@ -3,11 +3,8 @@
 import copy
 import os
 import random
-import subprocess
-import sys
 import textwrap
 from argparse import Namespace
-from pathlib import Path
 
 import pytest
 

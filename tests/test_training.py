@@ -1,22 +1,19 @@
 """SuperTransformer / SubTransformer training through train.py and stock fairseq (CPU, synthetic data)."""
 import ast
 import json
-import os
 import re
 import signal
 import socket
 import subprocess
 import sys
 import time
-from argparse import Namespace
 
 import pytest
 import torch
 
-from conftest import ROOT, build_tiny
+from conftest import ROOT
 from hat.checkpoint import save_model_checkpoint
 from hat.config_args import parse_config_args
-from hat.profiling import dummy_dictionary
 from hat.search_space import SearchSpace
 
 SAMPLED = re.compile(r"update (\d+) SubTransformer (\{.*\})")

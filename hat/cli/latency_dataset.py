@@ -16,7 +16,7 @@ from fairseq import options
 from tqdm import tqdm
 
 from ..config_args import add_config_flags, parse_config_args
-from ..io import write_text_atomic
+from ..io import changed_settings, write_text_atomic
 from ..latency.dataset import append_row, format_row, open_for_append
 from ..latency.predictor import load_predictor, mape, rmse
 from ..latency.measure import (add_latency_args, build_for_latency, describe, measure_latency, settings_from_args,
@@ -49,8 +49,7 @@ def check_or_write_settings(csv_path: Path, settings: Dict[str, object], resumin
         raise ConfigError(f"{csv_path} already has rows but no settings file {path}; refusing to append "
                           "(use a new --lat-dataset-path)")
     recorded = json.loads(path.read_text())
-    changed = [f"{key}: {recorded.get(key)!r} -> {settings.get(key)!r}"
-               for key in sorted(set(recorded) | set(settings)) if recorded.get(key) != settings.get(key)]
+    changed = changed_settings(recorded, settings)
     if changed:
         raise ConfigError(f"{csv_path} was measured with other settings ({'; '.join(changed)}); refusing to "
                           f"append (rerun with the recorded settings of {path}, or use a new --lat-dataset-path)")

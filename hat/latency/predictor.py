@@ -27,6 +27,7 @@ up to ~20% -- so this small model already sits at that noise floor and is the mo
 from __future__ import annotations
 
 import contextlib
+import json
 import math
 import random
 import sys
@@ -40,6 +41,7 @@ import numpy as np
 import torch
 
 from ..checkpoint import save_atomic
+from ..io import write_text_atomic
 from ..search_space import FEATURE_NAMES, config_features
 
 Log = Callable[[str], None]
@@ -214,6 +216,12 @@ class HatMLPPredictor(LatencyPredictor):
         """The original's format: the network's plain state dict (norms are not stored)."""
         return self.net.state_dict()
 
+    def save(self, path: str | Path) -> None:
+        """The original's file, plus the norms in a sidecar ``<path>.json`` that :func:`load_predictor` checks."""
+        super().save(path)
+        write_text_atomic(norms_path(path), json.dumps(
+            {"kind": self.kind, "feature_norm": self.feature_norm.tolist(), "lat_norm": self.lat_norm}) + "\n")
+
     @classmethod
     def from_state_dict(cls, state: Mapping[str, torch.Tensor], feature_norm: Sequence[float],
                         lat_norm: float) -> HatMLPPredictor:
@@ -368,11 +376,38 @@ def load_predictor(path: str | Path, feature_norm: Optional[Sequence[float]] = N
     if isinstance(state, Mapping) and state.get("kind") == RidgePredictor.kind:
         return RidgePredictor.from_state_dict(state)
     if isinstance(state, Mapping) and "first_layer.weight" in state:
+        feature_norm, lat_norm = _checked_norms(path, feature_norm, lat_norm)
         if feature_norm is None or lat_norm is None:
             raise PredictorError(f"{path} is an original HAT predictor (plain state dict): "
                                  "give its feature-norm and lat-norm")
         return HatMLPPredictor.from_state_dict(state, feature_norm, lat_norm)
     raise PredictorError(f"{path} is not a latency predictor (neither an original HAT state dict nor a 'kind' dict)")
+
+
+def norms_path(path: str | Path) -> Path:
+    """The sidecar of a ``hat-mlp`` predictor file, recording its feature-norm and lat-norm."""
+    path = Path(path)
+    return path.with_name(path.name + ".json")
+
+
+def _checked_norms(path: Path, feature_norm: Optional[Sequence[float]],
+                   lat_norm: Optional[float]) -> tuple[Optional[Sequence[float]], Optional[float]]:
+    """The norms to use with the ``hat-mlp`` file ``path``: the given ones, which must equal those recorded
+    next to it when it was trained (if recorded), else the recorded ones."""
+    sidecar = norms_path(path)
+    if not sidecar.is_file():
+        return feature_norm, lat_norm
+    try:
+        recorded = json.loads(sidecar.read_text())
+        recorded_features, recorded_lat = [float(v) for v in recorded["feature_norm"]], float(recorded["lat_norm"])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise PredictorError(f"{sidecar} is not a valid predictor norms file ({exc})") from None
+    if feature_norm is not None and [float(v) for v in feature_norm] != recorded_features:
+        raise PredictorError(f"{path} was trained with feature-norm {recorded_features}, "
+                             f"not {[float(v) for v in feature_norm]} (see {sidecar})")
+    if lat_norm is not None and float(lat_norm) != recorded_lat:
+        raise PredictorError(f"{path} was trained with lat-norm {recorded_lat:g}, not {float(lat_norm):g} (see {sidecar})")
+    return recorded_features, recorded_lat
 
 
 def stderr_log(line: str) -> None:

@@ -20,7 +20,7 @@ from fairseq.tasks import register_task
 from fairseq.tasks.translation import TranslationConfig, TranslationTask
 
 from ..models.transformer_super import TransformerSuperModel
-from ..search_space import SearchSpace, check_fits, config_from_args
+from ..search_space import ConfigError, SearchSpace, check_fits, check_fits_model, config_from_args, read_subtransformer_yaml
 
 REPRESENTATIVES = ("largest", "smallest")
 
@@ -31,6 +31,9 @@ class TranslationSuperTransformerConfig(TranslationConfig):
         default=False, metadata={"help": "train the SubTransformer of the *-subtransformer flags (not the supernet)"})
     log_sampled_configs: bool = field(
         default=False, metadata={"help": "print the SubTransformer of every update (on every distributed rank)"})
+    subtransformer_config: Optional[str] = field(
+        default=None, metadata={"help": "SubTransformer YAML that generation runs (default: the checkpoint's own "
+                                        "*-subtransformer config)"})
 
 
 def unwrap_supertransformer(model: torch.nn.Module) -> TransformerSuperModel:
@@ -75,6 +78,21 @@ class TranslationSuperTransformerTask(TranslationTask):
         if self.cfg.log_sampled_configs:  # printed on every rank (fairseq silences non-master loggers)
             print(f"update {update_num} SubTransformer {config}", file=sys.stderr, flush=True)
         return super().train_step(sample, model, criterion, optimizer, update_num, ignore_grad)
+
+    def build_generator(self, models, args, *rest, **kwargs):
+        """Set the SubTransformer to generate with (``--subtransformer-config``, else the checkpoint's own) on
+        every model, then build fairseq's generator."""
+        for model in models:
+            super_model = unwrap_supertransformer(model)
+            if self.cfg.subtransformer_config:
+                config = check_fits_model(read_subtransformer_yaml(self.cfg.subtransformer_config), super_model)
+            elif getattr(super_model.args, "encoder_embed_dim_subtransformer", None) is None:
+                raise ConfigError("the checkpoint is a SuperTransformer: name the SubTransformer to generate with "
+                                  "(generate.py --configs=<sub.yml>, or --subtransformer-config <sub.yml>)")
+            else:
+                config = check_fits_model(config_from_args(super_model.args), super_model)
+            super_model.set_sample_config(config)
+        return super().build_generator(models, args, *rest, **kwargs)
 
     def valid_step(self, sample, model, criterion) -> Tuple[torch.Tensor, int, Dict[str, Any]]:
         super_model = unwrap_supertransformer(model)

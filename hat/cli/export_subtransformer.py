@@ -1,0 +1,31 @@
+"""``scripts/export_subtransformer.py``: write a SubTransformer alone (weights physically sliced) as a checkpoint."""
+import argparse
+import json
+import sys
+from typing import Optional, Sequence
+
+from ..export.subtransformer_checkpoint import export_subtransformer
+
+
+def get_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--restore-file", required=True, help="SuperTransformer (or SubTransformer) checkpoint")
+    parser.add_argument("--configs", required=True, help="SubTransformer YAML")
+    parser.add_argument("--out", required=True, help="checkpoint to write")
+    parser.add_argument("--data", help="folder with the dict.<lang>.txt files (default: the checkpoint's data path)")
+    parser.add_argument("--json", action="store_true", help="print the sizes as one JSON object")
+    return parser
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    args = get_parser().parse_args(sys.argv[1:] if argv is None else argv)
+    result = export_subtransformer(args.restore_file, args.configs, args.out, args.data)
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print(f"| {result['restore_file']}: {result['restore_file_bytes'] / 2 ** 20:.1f} MiB, "
+              f"{result['supertransformer_params']} parameters")
+        print(f"| {result['out']}: {result['out_bytes'] / 2 ** 20:.1f} MiB, {result['subtransformer_params']} parameters "
+              f"({result['out_bytes'] / result['restore_file_bytes']:.3f} of the file, "
+              f"{result['subtransformer_params'] / result['supertransformer_params']:.3f} of the parameters)")
+    return 0

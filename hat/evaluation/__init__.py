@@ -1,0 +1,1 @@
+"""Evaluation of SubTransformers: BLEU / SacreBLEU as the paper reports them."""

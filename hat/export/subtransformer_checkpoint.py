@@ -1,0 +1,25 @@
+"""Export a SubTransformer alone: a checkpoint of the compact model, weights physically sliced."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Optional
+
+from ..checkpoint import save_model_checkpoint
+from ..loading import load_supertransformer
+from ..search_space import check_fits_model, read_subtransformer_yaml
+from ..subtransformer import extract_subtransformer
+
+
+def export_subtransformer(restore_file: str | Path, configs: str | Path, out: str | Path,
+                          data_dir: Optional[str | Path] = None) -> dict[str, Any]:
+    """Write the SubTransformer ``configs`` (YAML) of the checkpoint ``restore_file`` as a standalone checkpoint
+    ``out`` that ``generate.py`` and ``fairseq-generate --user-dir hat`` load; returns file sizes and #params."""
+    model = load_supertransformer(restore_file, data_dir)
+    config = check_fits_model(read_subtransformer_yaml(configs), model)
+    compact = extract_subtransformer(model, config)
+    save_model_checkpoint(compact, compact.args, out)
+    return {"restore_file": str(restore_file), "restore_file_bytes": os.path.getsize(restore_file),
+            "out": str(out), "out_bytes": os.path.getsize(out),
+            "supertransformer_params": sum(p.numel() for p in model.parameters()),
+            "subtransformer_params": sum(p.numel() for p in compact.parameters())}

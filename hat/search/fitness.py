@@ -1,0 +1,64 @@
+"""Fitness of the evolutionary search: validation loss of a SubTransformer with inherited weights (reference 7.4).
+
+The validation batches are built and collated once, moved to the device once, and reused for every
+candidate. The loss is the original's: the criterion's (label-smoothed) loss summed over the batches,
+divided by the sample size and by ln 2 (bits per token, fairseq's ``valid_loss``).
+"""
+from __future__ import annotations
+
+import itertools
+import math
+import warnings
+from collections.abc import Mapping
+from typing import Any, Optional
+
+import torch
+from fairseq import utils
+
+from ..models.transformer_super import TransformerSuperModel
+
+
+class ValidationLoss:
+    """``loss = ValidationLoss(...)(config)``: the SubTransformer ``config`` of ``model`` on fixed batches."""
+
+    def __init__(self, model: TransformerSuperModel, criterion: torch.nn.Module, batches: list[dict[str, Any]],
+                 half: bool = False):
+        if not batches:
+            raise ValueError("the validation set gave no batches to evaluate the search's candidates on")
+        self.model, self.criterion, self.batches, self.half = model, criterion, batches, half
+
+    @classmethod
+    def from_task(cls, task: Any, model: TransformerSuperModel, criterion: torch.nn.Module, subset: str,
+                  max_tokens: Optional[int], max_sentences: Optional[int], max_batches: Optional[int],
+                  device: torch.device, half: bool = False, seed: int = 1) -> ValidationLoss:
+        """Batches of ``subset`` as fairseq's validation forms them (no shuffling), at most ``max_batches``
+        (the original's ``--valid-cnt-max``)."""
+        dataset = task.dataset(subset)
+        iterator = task.get_batch_iterator(
+            dataset=dataset, max_tokens=max_tokens, max_sentences=max_sentences,
+            max_positions=utils.resolve_max_positions(task.max_positions(), model.max_positions()),
+            ignore_invalid_inputs=True, seed=seed, num_workers=0).next_epoch_itr(shuffle=False)
+        with warnings.catch_warnings():  # fairseq asks for pinned memory, which a CPU-only machine lacks
+            warnings.filterwarnings("ignore", message=".*pin_memory.*")
+            batches = [sample for sample in itertools.islice(iterator, max_batches) if sample]
+        batches = [utils.apply_to_sample(lambda t: t.to(device), sample) for sample in batches]
+        model = model.to(device)
+        criterion = criterion.to(device)
+        if half:
+            model = model.half()
+        return cls(model.eval(), criterion.eval(), batches, half)
+
+    @property
+    def sentences(self) -> int:
+        return sum(int(sample["nsentences"]) for sample in self.batches)
+
+    def __call__(self, config: Mapping[str, Any]) -> float:
+        self.model.set_sample_config(config)
+        loss_sum, sample_size = 0.0, 0
+        with torch.inference_mode():
+            for sample in self.batches:
+                _, size, log = self.criterion(self.model, sample)
+                loss_sum += float(log["loss"])
+                sample_size += int(size)
+        return loss_sum / sample_size / math.log(2)
+
