@@ -17,18 +17,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import shlex
-import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any, Callable, Optional, Sequence
+from typing import Optional, Sequence
 
-import numpy as np
 
 from ..io import write_text_atomic
-
-ROOT = Path(__file__).resolve().parents[2]
+from ..pipeline import Pipeline, call, languages, latency_constraints
 
 SPACE_YAML = """\
 # The demo SuperTransformer and its search space (small enough for a CPU).
@@ -91,7 +87,8 @@ def get_parser() -> argparse.ArgumentParser:
     parser.add_argument("--latiter", type=int, default=10, help="timed runs per latency measurement")
     parser.add_argument("--lat-threads", type=int, default=1, help="CPU threads for latency measurement")
     parser.add_argument("--constraint-quantile", type=float, default=0.4,
-                        help="the latency constraint is this quantile of the measured latencies")
+                        help="the latency constraint is this quantile of the predicted latencies of the measured "
+                             "SubTransformers")
     parser.add_argument("--evo-iter", type=int, default=10)
     parser.add_argument("--population-size", type=int, default=40)
     parser.add_argument("--parent-size", type=int, default=8)
@@ -100,51 +97,6 @@ def get_parser() -> argparse.ArgumentParser:
     parser.add_argument("--synthetic-sizes", type=int, nargs=3, default=(6000, 300, 300), metavar=("TRAIN", "VALID", "TEST"))
     parser.add_argument("--synthetic-vocab", type=int, default=400, help="words per language of the synthetic corpus")
     return parser
-
-
-class StageError(ValueError):
-    """A stage's command failed (its own message is printed above)."""
-
-
-class Pipeline:
-    """Runs named stages once: a stage's result is stored in ``<workdir>/stages/<name>.json``."""
-
-    def __init__(self, workdir: Path):
-        self.workdir = workdir
-        self.stages = workdir / "stages"
-        self.stages.mkdir(parents=True, exist_ok=True)
-
-    def stage(self, name: str, run: Callable[[], dict]) -> dict:
-        marker = self.stages / f"{name}.json"
-        if marker.is_file():
-            print(f"=== {name}: done before, skipped ({marker})", flush=True)
-            return json.loads(marker.read_text())
-        print(f"=== {name}", flush=True)
-        start = time.perf_counter()
-        result = {**run(), "stage_wall_s": round(time.perf_counter() - start, 1)}
-        write_text_atomic(marker, json.dumps(result, indent=2) + "\n")
-        print(f"=== {name}: done in {result['stage_wall_s']:.0f} s", flush=True)
-        return result
-
-
-def call(script: str, *args: Any, capture_json: bool = False) -> Optional[dict]:
-    """Run one of the project's scripts with this Python; print the command; fail with its exit code."""
-    cmd = [sys.executable, str(ROOT / script), *map(str, args)]
-    print("$ python " + " ".join(shlex.quote(str(c)) for c in (script, *args)), flush=True)
-    proc = subprocess.run(cmd, stdout=subprocess.PIPE if capture_json else None, text=True)
-    if proc.returncode != 0:
-        raise StageError(f"{script} failed with exit code {proc.returncode} (command above); rerun the demo to "
-                           "continue from this stage")
-    return json.loads(proc.stdout.strip().splitlines()[-1]) if capture_json else None
-
-
-def languages(data: Path, source: Optional[str], target: Optional[str]) -> tuple[str, str]:
-    if source and target:
-        return source, target
-    dicts = sorted(p.name[len("dict."):-len(".txt")] for p in data.glob("dict.*.txt"))
-    if len(dicts) != 2:
-        raise ValueError(f"{data}: give --source-lang and --target-lang (found dictionaries {dicts})")
-    return dicts[0], dicts[1]
 
 
 def run(args: argparse.Namespace) -> dict:
@@ -194,9 +146,7 @@ def run(args: argparse.Namespace) -> dict:
     fit = pipeline.stage("latency_predictor", lambda: call(
         "latency_predictor.py", "--lat-dataset-path", lat_csv, "--ckpt-path", predictor, "--json", capture_json=True))
 
-    from ..latency.dataset import read_latency_csv
-
-    constraint = round(float(np.quantile(read_latency_csv(lat_csv).latency, args.constraint_quantile)), 2)
+    constraint = latency_constraints(lat_csv, predictor, [args.constraint_quantile])[0]
     searched = workdir / "search" / "subtransformer.yml"
     search = pipeline.stage("evo_search", lambda: call(
         "evo_search.py", data, f"--configs={space}", "--cpu", "--restore-file", supernet_dir / "checkpoint_last.pt",

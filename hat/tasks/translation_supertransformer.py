@@ -9,6 +9,7 @@
   original), logged as ``largest_loss`` / ``smallest_loss`` (and ``*_nll_loss``). The ``loss`` that
   fairseq uses for ``checkpoint_best.pt`` and the LR scheduler is the smallest's, as the original.
 """
+import functools
 import math
 import sys
 from dataclasses import dataclass, field
@@ -57,20 +58,24 @@ class TranslationSuperTransformerTask(TranslationTask):
     def build_model(self, cfg, from_checkpoint: bool = False):
         model = super().build_model(cfg, from_checkpoint)
         super_model = unwrap_supertransformer(model)
-        if self.cfg.train_subtransformer:
-            self.subtransformer = check_fits(config_from_args(super_model.args), super_model.args)
-            self.space = None
-        else:
-            self.space = SearchSpace.from_args(super_model.args)
-            self.subtransformer = None
+        self.subtransformer = (check_fits(config_from_args(super_model.args), super_model.args)
+                               if self.cfg.train_subtransformer else None)
+        self.model_args = super_model.args
         return model
+
+    @functools.cached_property
+    def space(self) -> SearchSpace:
+        """The search space of SuperTransformer training (built on first use: generation needs none)."""
+        return SearchSpace.from_args(self.model_args)
 
     def config_for_update(self, update_num: int) -> Dict[str, Any]:
         """The SubTransformer trained at update ``update_num``: a pure function of the update number."""
-        return self.subtransformer if self.space is None else self.space.sample(update_num)
+        return self.subtransformer if self.subtransformer is not None else self.space.sample(update_num)
 
     def validation_configs(self) -> Dict[str, Dict[str, Any]]:
-        return {"subtransformer": self.subtransformer} if self.space is None else representative_configs(self.space)
+        if self.subtransformer is not None:
+            return {"subtransformer": self.subtransformer}
+        return representative_configs(self.space)
 
     def train_step(self, sample, model, criterion, optimizer, update_num, ignore_grad=False):
         config = self.config_for_update(update_num)

@@ -1,0 +1,77 @@
+"""Multi-stage experiments (the demo, the reproduction): stages that run the project's scripts once each.
+
+A stage's result is stored in ``<workdir>/stages/<name>.json`` when it finishes; a rerun skips finished
+stages and starts an interrupted one again (the scripts themselves resume their own work).
+"""
+from __future__ import annotations
+
+import json
+import shlex
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable, Optional, Sequence
+
+from .io import write_text_atomic
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+class StageError(ValueError):
+    """A stage's command failed (its own message is printed above)."""
+
+
+class Pipeline:
+    """Runs named stages once: a stage's result is stored in ``<workdir>/stages/<name>.json``."""
+
+    def __init__(self, workdir: Path):
+        self.workdir = workdir
+        self.stages = workdir / "stages"
+        self.stages.mkdir(parents=True, exist_ok=True)
+
+    def stage(self, name: str, run: Callable[[], dict]) -> dict:
+        marker = self.stages / f"{name}.json"
+        if marker.is_file():
+            print(f"=== {name}: done before, skipped ({marker})", flush=True)
+            return json.loads(marker.read_text())
+        print(f"=== {name}", flush=True)
+        start = time.perf_counter()
+        result = {**run(), "stage_wall_s": round(time.perf_counter() - start, 1)}
+        write_text_atomic(marker, json.dumps(result, indent=2) + "\n")
+        print(f"=== {name}: done in {result['stage_wall_s']:.0f} s", flush=True)
+        return result
+
+
+def call(script: str, *args: Any, capture_json: bool = False) -> Optional[dict]:
+    """Run one of the project's scripts with this Python; print the command; fail with its exit code."""
+    cmd = [sys.executable, str(ROOT / script), *map(str, args)]
+    print("$ python " + " ".join(shlex.quote(str(c)) for c in (script, *args)), flush=True)
+    proc = subprocess.run(cmd, stdout=subprocess.PIPE if capture_json else None, text=True)
+    if proc.returncode != 0:
+        raise StageError(f"{script} failed with exit code {proc.returncode} (command above); rerun the same "
+                           "command to continue from this stage")
+    return json.loads(proc.stdout.strip().splitlines()[-1]) if capture_json else None
+
+
+def languages(data: Path, source: Optional[str], target: Optional[str]) -> tuple[str, str]:
+    """The language pair of a binarised corpus: as given, else from its ``train.<src>-<tgt>.<lang>.idx`` files."""
+    if source and target:
+        return source, target
+    pairs = {p.name.split(".")[1] for p in data.glob("train.*-*.*.idx")}
+    if len(pairs) != 1:
+        raise ValueError(f"{data}: give --source-lang and --target-lang (language pairs found: {sorted(pairs)})")
+    src, tgt = pairs.pop().split("-")
+    return src, tgt
+
+
+def latency_constraints(latency_csv: Path, predictor_path: Path, quantiles: Sequence[float]) -> list[float]:
+    """Latency constraints (ms, 2 decimals, distinct, ascending): quantiles of the *predicted* latencies of the
+    measured SubTransformers, so every constraint is feasible by the predictor that the search uses."""
+    import numpy as np
+
+    from .latency.dataset import read_latency_csv
+    from .latency.predictor import load_predictor
+
+    predicted = load_predictor(predictor_path).predict_features(read_latency_csv(latency_csv).features)
+    return sorted({round(float(q), 2) for q in np.quantile(predicted, quantiles)})

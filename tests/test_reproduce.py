@@ -1,0 +1,45 @@
+"""scripts/reproduce_multi30k.sh end to end with tiny sizes on the synthetic corpus (so the script cannot rot)."""
+import json
+
+from conftest import TINY_SPACE_YAML, run
+
+
+def test_reproduction_stages_run_end_to_end_and_write_the_results(synthetic_bin, tmp_path):
+    space, common = tmp_path / "space.yml", tmp_path / "common.yml"
+    space.write_text(TINY_SPACE_YAML)
+    common.write_text(TINY_SPACE_YAML + "train-subtransformer: True\n")
+    results = tmp_path / "results"
+    cmd = ["bash", "scripts/reproduce_multi30k.sh", "--workdir", str(tmp_path / "work"), "--results-dir", str(results),
+           "--data", str(synthetic_bin), "--space", str(space), "--common", str(common), "--supernet-updates", "20",
+           "--train-updates", "10", "--latency-rows", "12", "--latiter", "2", "--lat-rounds", "1", "--evo-iter", "2",
+           "--population-size", "8", "--parent-size", "2", "--mutation-size", "3", "--crossover-size", "3",
+           "--valid-cnt-max", "2", "--baselines", "32,64,4,3,3", "16,32,2,3,1"]
+    proc = run(cmd, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    rows = json.loads((results / "multi30k_en_de.json").read_text())
+    families = [row["family"] for row in rows]
+    assert families.count("baseline") == 2 and 1 <= families.count("hat") <= 3
+    for row in rows:
+        assert row["latency_ms"] > 0 and row["params"] > 0 and row["flops"] > 0 and 0 <= row["bleu"] <= 100
+        assert (row["predicted_latency_ms"] is not None) == (row["family"] == "hat")
+    small, tiny = (next(r for r in rows if r["name"] == name) for name in ("transformer-32-3-3", "transformer-16-3-1"))
+    assert small["params"] > tiny["params"] and small["flops"] > tiny["flops"]
+    text = (results / "multi30k_en_de.md").read_text()
+    assert "HAT models dominate the baselines" in text and "| baseline | transformer-32-3-3 |" in text
+    assert (results / "multi30k_en_de.png").read_bytes()[:4] == b"\x89PNG"
+    again = run(cmd, timeout=300)
+    assert again.returncode == 0 and "train_transformer-32-3-3: done before, skipped" in again.stdout
+
+
+def test_dominance_reads_the_baseline_curve_at_equal_latency_and_equal_bleu():
+    from hat.evaluation.comparison import Point, compare
+
+    baselines = [Point("b1", 10.0, 20.0), Point("b2", 30.0, 30.0)]
+    better, faster, worse, outside = compare([Point("h1", 20.0, 26.0), Point("h2", 15.0, 25.0),
+                                              Point("h3", 20.0, 25.0), Point("h4", 5.0, 10.0)], baselines)
+    assert better.bleu_gain == 1.0 and better.dominates  # the baselines give 25.0 BLEU at 20 ms
+    assert faster.speedup == 20.0 / 15.0 and faster.dominates  # the baselines need 20 ms for 25 BLEU
+    assert worse.bleu_gain == 0.0 and worse.speedup == 1.0 and not worse.dominates
+    assert outside.bleu_gain is None and outside.speedup is None and not outside.dominates
+    tied = compare([Point("h", 20.0, 25.0)], [Point("b1", 10.0, 0.0), Point("b2", 30.0, 0.0)])[0]
+    assert tied.speedup is None  # equal-BLEU is undefined when the baselines tie
