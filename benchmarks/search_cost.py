@@ -19,7 +19,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from hat.cli import run_cli  # noqa: E402
-from hat.cli.evo_search import CONFIG_FLAGS, get_parser, setup  # noqa: E402
+from hat.cli.evo_search import CONFIG_FLAGS, build_fitness, get_parser, setup  # noqa: E402
 from hat.config_args import parse_config_args  # noqa: E402
 from hat.search import EvolutionarySearch  # noqa: E402
 
@@ -28,7 +28,7 @@ def main(argv=None) -> int:
     args = parse_config_args(get_parser(), sys.argv[1:] if argv is None else argv, CONFIG_FLAGS)
     args.write_config_path = args.write_config_path or "unused.yml"  # nothing is written
     prepared = setup(args)
-    fitness = prepared.fitness(args)
+    fitness = build_fitness(args, prepared.model)
     constraints = prepared.constraints[0]
     runs = {}
     for cache in (False, True):

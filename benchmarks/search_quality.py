@@ -22,7 +22,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from hat.cli import run_cli  # noqa: E402
-from hat.cli.evo_search import CONFIG_FLAGS, get_parser, search_dir_of, setup  # noqa: E402
+from hat.cli.evo_search import CONFIG_FLAGS, build_fitness, get_parser, search_dir_of, setup  # noqa: E402
 from hat.config_args import parse_config_args  # noqa: E402
 from hat.latency.measure import (add_latency_args, build_for_latency, measure_latency, settings_from_args,  # noqa: E402
                                  vocab_size_from_args)
@@ -57,7 +57,7 @@ def main(argv=None) -> int:
     prepared = setup(args)
     settings = settings_from_args(args)
     timing_model = build_for_latency(prepared.model.args, vocab_size_from_args(args))
-    fitness = prepared.fitness(args)
+    fitness = build_fitness(args, prepared.model)
     measured = {i: [] for i in range(len(summary["results"]))}
     for _ in range(args.lat_repeats):  # repeats interleaved, so slow phases of a shared machine hit all alike
         for i, result in enumerate(summary["results"]):

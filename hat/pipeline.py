@@ -75,3 +75,18 @@ def latency_constraints(latency_csv: Path, predictor_path: Path, quantiles: Sequ
 
     predicted = load_predictor(predictor_path).predict_features(read_latency_csv(latency_csv).features)
     return sorted({round(float(q), 2) for q in np.quantile(predicted, quantiles)})
+
+
+def test_subtransformer(data: Path, checkpoint: Path, yml: Path, common: Path) -> dict:
+    """BLEU and SacreBLEU on the test split (one generation by ``scripts/test_bleu.py``, scored both ways) and
+    #params / FLOPs of the SubTransformer ``yml`` trained into ``checkpoint``."""
+    from .cli.train import CONFIG_FLAGS, get_parser, profile
+    from .config_args import parse_config_args
+    from .evaluation.bleu import paper_bleu, read_generation
+
+    bleu = call("scripts/test_bleu.py", checkpoint, yml, "normal", "--data", data, "--json", capture_json=True)
+    hypotheses, references = read_generation(bleu["output"])
+    counted = profile(parse_config_args(get_parser(), [str(data), f"--configs={yml}", f"--sub-configs={common}"],
+                                        CONFIG_FLAGS))
+    return {"bleu": bleu["score"], "sacrebleu": paper_bleu(hypotheses, references, "sacre").score,
+            "params": counted["params"], "flops": counted["flops"]}

@@ -24,7 +24,7 @@ from typing import Optional, Sequence
 
 
 from ..io import write_text_atomic
-from ..pipeline import Pipeline, call, languages, latency_constraints
+from ..pipeline import Pipeline, call, languages, latency_constraints, test_subtransformer
 
 SPACE_YAML = """\
 # The demo SuperTransformer and its search space (small enough for a CPU).
@@ -161,16 +161,11 @@ def run(args: argparse.Namespace) -> dict:
         "--max-update", args.subtransformer_updates, "--cpu", "--log-interval", 100, "--no-progress-bar") or {})
 
     def test() -> dict:
-        checkpoint = sub_dir / "checkpoint_best.pt"
-        bleu = call("scripts/test_bleu.py", checkpoint, searched, "normal", "--data", data, "--json", capture_json=True)
-        sacre = call("scripts/test_bleu.py", checkpoint, searched, "sacre", "--data", data, "--json", capture_json=True)
         latency = call("train.py", data, f"--configs={searched}", f"--sub-configs={common}", "--latcpu",
                        "--lat-threads", args.lat_threads, "--latiter", max(args.latiter, 20), "--json",
                        capture_json=True)
-        profile = call("train.py", data, f"--configs={searched}", f"--sub-configs={common}", "--profile-flops",
-                       "--json", capture_json=True)
-        return {"bleu": bleu["score"], "sacrebleu": sacre["score"], "measured_latency_ms": latency["latency_ms"],
-                "params": profile["params"], "flops": profile["flops"]}
+        return {**test_subtransformer(data, sub_dir / "checkpoint_best.pt", searched, common),
+                "measured_latency_ms": latency["latency_ms"]}
 
     tested = pipeline.stage("test", test)
     result = search["results"][0]

@@ -12,7 +12,7 @@ import json
 import sys
 import time
 from argparse import Namespace
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Optional
 
@@ -133,8 +133,9 @@ def build_fitness(args: Namespace, model: TransformerSuperModel) -> ValidationLo
                                     half=bool(args.fp16 and use_cuda), seed=args.seed)
 
 
-def build_costs(args: Namespace, space: SearchSpace, model: TransformerSuperModel) -> tuple[CostModel, Any]:
-    """The cost model of the search and a function giving #params and FLOPs of a config."""
+def build_costs(args: Namespace, space: SearchSpace, model: TransformerSuperModel) -> CostModel:
+    """Predicted latency (``--ckpt-path``) and, for ``--max-params`` / ``--max-flops``, #params and FLOPs as
+    ``--profile-flops`` counts them."""
     predictor = load_predictor(args.ckpt_path, args.feature_norm, args.lat_norm)
     counter = build_for_profiling(model.args)
     length = dummy_sentence_length(model.args.arch)
@@ -145,22 +146,18 @@ def build_costs(args: Namespace, space: SearchSpace, model: TransformerSuperMode
     def flops(config) -> int:
         return profile_flops(counter, config, length)["flops"]
 
-    return CostModel(space, predictor.predict, params, flops), (params, flops)
+    return CostModel(space, predictor.predict, params, flops)
 
 
 @dataclasses.dataclass
 class SearchSetup:
-    """Everything a search needs, built from the command line."""
+    """Everything a search needs besides its fitness, built from the command line."""
 
     settings: EvolutionSettings
     constraints: list[Constraints]
     model: TransformerSuperModel
     space: SearchSpace
     costs: CostModel
-    count: tuple[Callable[[Any], int], Callable[[Any], int]]
-
-    def fitness(self, args: Namespace) -> ValidationLoss:
-        return build_fitness(args, self.model)
 
 
 def setup(args: Namespace) -> SearchSetup:
@@ -170,8 +167,7 @@ def setup(args: Namespace) -> SearchSetup:
     constraints = [Constraints(c, args.max_params, args.max_flops) for c in args.latency_constraint]
     model = load_supertransformer(args.restore_file, data_dir=args.data)
     space = check_space(args, model)
-    costs, count = build_costs(args, space, model)
-    return SearchSetup(settings, constraints, model, space, costs, count)
+    return SearchSetup(settings, constraints, model, space, build_costs(args, space, model))
 
 
 def search_dir_of(args: Namespace) -> Path:
@@ -187,13 +183,12 @@ def run(args: Namespace, log) -> dict[str, Any]:
     """The whole search; returns the summary (also written to the search folder)."""
     prepared = setup(args)
     settings, all_constraints, space, costs = prepared.settings, prepared.constraints, prepared.space, prepared.costs
-    params, flops = prepared.count
     search_dir = search_dir_of(args)
     recorded = search_settings(args, space, settings)
     saved = read_state(search_dir, recorded)
 
     started = time.perf_counter()
-    fitness = prepared.fitness(args)
+    fitness = build_fitness(args, prepared.model)
     log(f"| fitness: validation loss on {len(fitness.batches)} batches ({fitness.sentences} sentences) of "
         f"'{args.valid_subset.split(',')[0]}'; search folder {search_dir}")
     search = EvolutionarySearch(space, settings, fitness, costs, seed=args.seed, cache=not args.no_cache)
@@ -202,7 +197,7 @@ def run(args: Namespace, log) -> dict[str, Any]:
         log(f"| resuming the search in {search_dir}: {search.evaluations} evaluations done")
 
     several = len(all_constraints) > 1
-    results: list[SearchResult] = []
+    results: list[tuple[SearchResult, Path]] = []
     for constraints in all_constraints:
         bar = tqdm(total=settings.evo_iter, initial=search.generations_done(constraints), unit="gen",
                    desc=f"search {constraints.name}", file=sys.stderr, disable=None)
@@ -218,17 +213,17 @@ def run(args: Namespace, log) -> dict[str, Any]:
         bar.close()
         path = output_yaml_path(args.write_config_path, constraints, several)
         write_subtransformer_yaml(result.config, path)
-        results.append(result)
+        results.append((result, path))
         log(f"| {constraints.name}: loss {result.loss:.4f}, predicted latency {result.latency_ms:.2f} ms -> {path}")
-    plot_search(search.history, results, search_dir / PLOT,
+    plot_search(search.history, [r for r, _ in results], search_dir / PLOT,
                 title=f"HAT evolutionary search ({Path(args.restore_file).name})")
     summary = {
         "results": [{"latency_constraint_ms": r.constraints.latency_ms, "max_params": r.constraints.max_params,
-                     "max_flops": r.constraints.max_flops, "config_path": str(output_yaml_path(
-                         args.write_config_path, r.constraints, several)), "loss": r.loss,
-                     "predicted_latency_ms": r.latency_ms, "params": params(r.config), "flops": flops(r.config),
-                     "gene": r.gene, "config": r.config, "best_loss_per_generation": r.best_per_generation}
-                    for r in results],
+                     "max_flops": r.constraints.max_flops, "config_path": str(path), "loss": r.loss,
+                     "predicted_latency_ms": r.latency_ms, "params": costs.params(r.config),
+                     "flops": costs.flops(r.config), "gene": r.gene, "config": r.config,
+                     "best_loss_per_generation": r.best_per_generation}
+                    for r, path in results],
         "evaluations": search.evaluations,
         "evaluations_original_schedule": settings.original_evaluations * len(all_constraints),
         "wall_s": time.perf_counter() - started,

@@ -25,7 +25,7 @@ import numpy as np
 from ..config_args import read_config_file
 from ..evaluation.comparison import BLEU_MARGIN, SPEEDUP_MARGIN, Point, compare
 from ..io import atomic_write, write_text_atomic
-from ..pipeline import ROOT, Pipeline, call, languages, latency_constraints
+from ..pipeline import ROOT, Pipeline, call, languages, latency_constraints, test_subtransformer
 from ..search_space import write_subtransformer_yaml
 
 TASK = ROOT / "configs" / "multi30k.en-de"
@@ -228,22 +228,9 @@ def run(args) -> dict:
             "--max-update", args.train_updates, "--cpu", "--no-progress-bar", "--log-format", "simple") or {}
         )["stage_wall_s"]
 
-    def test_stage(model: dict) -> dict:
-        """BLEU (one generation, both scores) and #params / FLOPs of one model."""
-        from ..cli.train import CONFIG_FLAGS, get_parser as train_parser, profile
-        from ..config_args import parse_config_args
-        from ..evaluation.bleu import paper_bleu, read_generation
-
-        bleu = call("scripts/test_bleu.py", model["checkpoint"], model["yml"], "normal", "--data", data, "--json",
-                    capture_json=True)
-        hypotheses, references = read_generation(bleu["output"])
-        counted = profile(parse_config_args(train_parser(), [str(data), f"--configs={model['yml']}",
-                                                             f"--sub-configs={model['common']}"], CONFIG_FLAGS))
-        return {"bleu": bleu["score"], "sacrebleu": paper_bleu(hypotheses, references, "sacre").score,
-                "params": counted["params"], "flops": counted["flops"]}
-
     for name, model in models.items():
-        model.update(pipeline.stage(f"test_{name}", lambda model=model: test_stage(model)))
+        model.update(pipeline.stage(f"test_{name}", lambda model=model: test_subtransformer(
+            data, model["checkpoint"], model["yml"], model["common"])))
     latency = pipeline.stage("latency_final", lambda: measure_all(models, data, args))
 
     from ..latency.measure import device_name

@@ -52,19 +52,26 @@ def check_pairs(hypotheses: Sequence[str], references: Sequence[str]) -> None:
         raise ValueError("nothing to score: no hypotheses")
 
 
-def tokenized_bleu(hypotheses: Sequence[str], references: Sequence[str], order: int = 4,
-                   ignore_case: bool = False) -> BleuScore:
-    """Corpus BLEU of whitespace tokens with fairseq's C scorer (fairseq's ``score.py``)."""
+def _scored_pairs(hypotheses: Sequence[str], references: Sequence[str], ignore_case: bool):
+    """fairseq's scorer setup of ``score.py``: a fresh dictionary and a BLEU scorer, and the pairs encoded with
+    it (every word gets an id; a reference ``<unk>`` never matches)."""
     from fairseq.data import Dictionary
     from fairseq.scoring import bleu
 
     check_pairs(hypotheses, references)
     vocab = Dictionary()
     scorer = bleu.Scorer(bleu.BleuConfig(pad=vocab.pad(), eos=vocab.eos(), unk=vocab.unk()))
-    for hypothesis, reference in zip(hypotheses, references):
-        if ignore_case:
-            hypothesis, reference = hypothesis.lower(), reference.lower()
-        scorer.add(vocab.encode_line(reference), vocab.encode_line(hypothesis))
+    fold = str.lower if ignore_case else str
+    pairs = ((vocab.encode_line(fold(r)), vocab.encode_line(fold(h))) for h, r in zip(hypotheses, references))
+    return scorer, pairs
+
+
+def tokenized_bleu(hypotheses: Sequence[str], references: Sequence[str], order: int = 4,
+                   ignore_case: bool = False) -> BleuScore:
+    """Corpus BLEU of whitespace tokens with fairseq's C scorer (fairseq's ``score.py``)."""
+    scorer, pairs = _scored_pairs(hypotheses, references, ignore_case)
+    for reference, hypothesis in pairs:
+        scorer.add(reference, hypothesis)
     stat = scorer.stat
     precisions = tuple(100 * p for p in scorer.precision()[:order])
     score = scorer.score(order) if stat.predlen else 0.0
@@ -76,18 +83,11 @@ def tokenized_bleu(hypotheses: Sequence[str], references: Sequence[str], order: 
 def sentence_bleu_lines(hypotheses: Sequence[str], references: Sequence[str], order: int = 4,
                         ignore_case: bool = False) -> list[str]:
     """fairseq's sentence-level BLEU (+1 smoothing of the counts), one result line per pair."""
-    from fairseq.data import Dictionary
-    from fairseq.scoring import bleu
-
-    check_pairs(hypotheses, references)
-    vocab = Dictionary()
-    scorer = bleu.Scorer(bleu.BleuConfig(pad=vocab.pad(), eos=vocab.eos(), unk=vocab.unk()))
+    scorer, pairs = _scored_pairs(hypotheses, references, ignore_case)
     lines = []
-    for i, (hypothesis, reference) in enumerate(zip(hypotheses, references)):
-        if ignore_case:
-            hypothesis, reference = hypothesis.lower(), reference.lower()
+    for i, (reference, hypothesis) in enumerate(pairs):
         scorer.reset(one_init=True)
-        scorer.add(vocab.encode_line(reference), vocab.encode_line(hypothesis))
+        scorer.add(reference, hypothesis)
         lines.append(f"{i} {scorer.result_string(order)}")
     return lines
 

@@ -21,11 +21,10 @@ from ..models.transformer_super import TransformerSuperModel
 class ValidationLoss:
     """``loss = ValidationLoss(...)(config)``: the SubTransformer ``config`` of ``model`` on fixed batches."""
 
-    def __init__(self, model: TransformerSuperModel, criterion: torch.nn.Module, batches: list[dict[str, Any]],
-                 half: bool = False):
+    def __init__(self, model: TransformerSuperModel, criterion: torch.nn.Module, batches: list[dict[str, Any]]):
         if not batches:
             raise ValueError("the validation set gave no batches to evaluate the search's candidates on")
-        self.model, self.criterion, self.batches, self.half = model, criterion, batches, half
+        self.model, self.criterion, self.batches = model, criterion, batches
 
     @classmethod
     def from_task(cls, task: Any, model: TransformerSuperModel, criterion: torch.nn.Module, subset: str,
@@ -46,7 +45,7 @@ class ValidationLoss:
         criterion = criterion.to(device)
         if half:
             model = model.half()
-        return cls(model.eval(), criterion.eval(), batches, half)
+        return cls(model.eval(), criterion.eval(), batches)
 
     @property
     def sentences(self) -> int:
