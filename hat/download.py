@@ -19,7 +19,6 @@ from typing import Optional
 from tqdm import tqdm
 
 CHUNK = 1 << 16
-MIRROR_ENV = "HAT_MODEL_MIRROR"
 
 
 class DownloadError(RuntimeError):
@@ -60,7 +59,7 @@ def download(url: str, path: str | Path, verify: Callable[[Path], None], timeout
     except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
         reason = getattr(exc, "reason", exc)
         raise DownloadError(f"cannot reach {urllib.parse.urlsplit(url).netloc} ({reason}): are you offline? "
-                            f"A mirror can be given with --mirror or {MIRROR_ENV}") from None
+                            "A mirror can be given with --mirror") from None
     with response:
         if done and response.status != 206:  # the server ignored the range: start again
             done = 0

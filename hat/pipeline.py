@@ -77,6 +77,19 @@ def latency_constraints(latency_csv: Path, predictor_path: Path, quantiles: Sequ
     return sorted({round(float(q), 2) for q in np.quantile(predicted, quantiles)})
 
 
+def validation_curves(log_file: Path) -> dict:
+    """``{name: [loss per validation]}`` of a training log written with ``--log-file`` (``loss``,
+    ``largest_loss``, ``smallest_loss``...: the representative SubTransformers of a SuperTransformer run)."""
+    curves: dict = {}
+    lines = log_file.read_text().splitlines() if log_file.is_file() else []
+    for line in (line for line in lines if "valid on 'valid' subset" in line):
+        for field in line.split(" | ")[1:]:
+            name, _, value = field.rpartition(" ")
+            if name.endswith("loss") and name not in ("best_loss",):
+                curves.setdefault(name, []).append(float(value))
+    return curves
+
+
 def test_subtransformer(data: Path, checkpoint: Path, yml: Path, common: Path) -> dict:
     """BLEU and SacreBLEU on the test split (one generation by ``scripts/test_bleu.py``, scored both ways) and
     #params / FLOPs of the SubTransformer ``yml`` trained into ``checkpoint``."""

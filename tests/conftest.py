@@ -1,6 +1,9 @@
 """Shared fixtures: tiny SuperTransformers built on a synthetic dictionary (CPU, no data)."""
 import sys
+import threading
 from argparse import Namespace
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import numpy as np
@@ -158,3 +161,43 @@ def trained_supernet(synthetic_bin, tmp_path_factory):
             "predictor": root / "predictor.pt", "space": space, "root": root}
 
 
+
+
+class Files(BaseHTTPRequestHandler):
+    """Serves ``server.files`` by the last path component; honours ``Range: bytes=N-``; a name in
+    ``server.truncate`` gets half its body once (with the full Content-Length), then the connection closes."""
+
+    def do_GET(self):  # noqa: N802 (http.server's naming)
+        name = self.path.split("?")[0].rsplit("/", 1)[-1]
+        self.server.requests.append((name, self.headers.get("Range")))
+        body = self.server.files.get(name)
+        if body is None:
+            self.send_error(404, "Not Found")
+            return
+        start = int(self.headers["Range"].split("=")[1].rstrip("-")) if self.headers.get("Range") else 0
+        self.send_response(206 if start else 200)
+        self.send_header("Content-Length", str(len(body) - start))
+        self.end_headers()
+        if name in self.server.truncate:
+            self.server.truncate.discard(name)
+            self.wfile.write(body[start:start + (len(body) - start) // 2])
+            self.wfile.flush()
+            self.close_connection = True
+            return
+        self.wfile.write(body[start:])
+
+    def log_message(self, *args):
+        pass
+
+
+@contextmanager
+def serve_files(files: dict):
+    """A local HTTP server (no network) serving ``files`` ({name: bytes}); yields the server."""
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Files)
+    httpd.files, httpd.truncate, httpd.requests = files, set(), []
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield httpd
+    finally:
+        httpd.shutdown()

@@ -3,13 +3,11 @@ import io
 import os
 import subprocess
 import sys
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import torch
 
-from conftest import ROOT, build_tiny
+from conftest import ROOT, build_tiny, serve_files
 from hat.checkpoint import save_model_checkpoint
 from hat.download import DownloadError, download, mirrored, part_path
 from hat.latency.dataset import CSV_HEADER, format_row
@@ -21,33 +19,6 @@ PREDICTOR = "wmt14ende_cpu_xeon.pt"
 DATASET = "wmt14ende_cpu_xeon_all.csv"
 
 
-class Files(BaseHTTPRequestHandler):
-    """Serves ``server.files`` by the last path component; honours ``Range: bytes=N-``; a name in
-    ``server.truncate`` gets half its body once (with the full Content-Length), then the connection closes."""
-
-    def do_GET(self):  # noqa: N802 (http.server's naming)
-        name = self.path.split("?")[0].rsplit("/", 1)[-1]
-        self.server.requests.append((name, self.headers.get("Range")))
-        body = self.server.files.get(name)
-        if body is None:
-            self.send_error(404, "Not Found")
-            return
-        start = int(self.headers["Range"].split("=")[1].rstrip("-")) if self.headers.get("Range") else 0
-        self.send_response(206 if start else 200)
-        self.send_header("Content-Length", str(len(body) - start))
-        self.end_headers()
-        if name in self.server.truncate:
-            self.server.truncate.discard(name)
-            self.wfile.write(body[start:start + (len(body) - start) // 2])
-            self.wfile.flush()
-            self.close_connection = True
-            return
-        self.wfile.write(body[start:])
-
-    def log_message(self, *args):
-        pass
-
-
 @pytest.fixture
 def server(tmp_path_factory):
     served = tmp_path_factory.mktemp("served")
@@ -57,14 +28,9 @@ def server(tmp_path_factory):
     torch.save(HatMLP().state_dict(), buffer)
     csv = CSV_HEADER + "\n" + "\n".join(format_row([512, 6, 1024, 4, 512, i, 1024, 4, 4, 1], 10.0, 20.0 + i, 0.1, 0.2)
                                         for i in range(1, 7)) + "\n"
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Files)
-    httpd.files = {f"{CHECKPOINT}.pt": (served / "ckpt.pt").read_bytes(), PREDICTOR: buffer.getvalue(),
-                   DATASET: csv.encode(), "HAT_wmt14ende_super_space0.pt": b"not a checkpoint at all"}
-    httpd.truncate, httpd.requests = set(), []
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield httpd
-    httpd.shutdown()
+    with serve_files({f"{CHECKPOINT}.pt": (served / "ckpt.pt").read_bytes(), PREDICTOR: buffer.getvalue(),
+                      DATASET: csv.encode(), "HAT_wmt14ende_super_space0.pt": b"not a checkpoint at all"}) as httpd:
+        yield httpd
 
 
 def cli(*args, env=None):

@@ -3,9 +3,10 @@ import sys
 from typing import Callable, Optional, Sequence
 
 from ..checkpoint import CheckpointError
+from ..download import DownloadError
 from ..search_space import ConfigError
 
-USER_ERRORS = (ConfigError, CheckpointError, FileNotFoundError, ValueError)
+USER_ERRORS = (ConfigError, CheckpointError, DownloadError, FileNotFoundError, ValueError)
 
 
 def run_cli(main: Callable[[Optional[Sequence[str]]], int], argv: Optional[Sequence[str]] = None) -> int:

@@ -14,9 +14,11 @@ from typing import List, Optional, Sequence
 import torch
 
 from ..checkpoint import checkpoint_args, load_trusted
-from ..download import MIRROR_ENV, DownloadError, download, mirrored
+from ..download import DownloadError, download, mirrored
 from ..latency.dataset import read_latency_csv
 from ..zoo import SUBTRANSFORMERS, ZooEntry, zoo_entries
+
+MIRROR_ENV = "HAT_MODEL_MIRROR"
 
 DEFAULT_MODEL = "HAT_wmt14ende_raspberrypi@3.5s_bleu@25.8"
 

@@ -25,7 +25,8 @@ import numpy as np
 from ..config_args import read_config_file
 from ..evaluation.comparison import BLEU_MARGIN, SPEEDUP_MARGIN, Point, compare
 from ..io import atomic_write, write_text_atomic
-from ..pipeline import ROOT, Pipeline, call, languages, latency_constraints, test_subtransformer
+from ..pipeline import (ROOT, Pipeline, call, languages, latency_constraints, test_subtransformer,
+                        validation_curves)
 from ..search_space import write_subtransformer_yaml
 
 TASK = ROOT / "configs" / "multi30k.en-de"
@@ -173,8 +174,13 @@ def write_results(rows: list, verdicts: list, results_dir: Path, context: dict) 
             lines.append(f"- {r['name']}: measured {r['latency_ms']:.1f} ms vs predicted {r['predicted_latency_ms']:.1f} ms "
                          f"({100 * (r['latency_ms'] / r['predicted_latency_ms'] - 1):+.1f} %); inherited validation loss in "
                          f"the supernet {r['search_loss']:.3f} bits")
-    lines += [f"- supernet: validation loss of the largest / smallest SubTransformer at the end "
-              f"{context['supernet_losses']}", ""]
+    curves = context["supernet_losses"]
+    if curves.get("largest_loss") and curves.get("smallest_loss"):
+        largest, smallest = curves["largest_loss"], curves["smallest_loss"]
+        lines.append(f"- supernet ({context['supernet_wall_s']:.0f} s of training): validation loss (bits) of the "
+                     f"largest SubTransformer {' -> '.join(f'{v:.3f}' for v in largest)}; of the smallest "
+                     f"{' -> '.join(f'{v:.3f}' for v in smallest)}")
+    lines.append("")
     write_text_atomic(results_dir / "multi30k_en_de.md", "\n".join(lines) + "\n")
 
 
@@ -195,7 +201,7 @@ def run(args) -> dict:
     super_dir = workdir / "supertransformer"
     supernet = pipeline.stage("supertransformer", lambda: call(
         "train.py", data, f"--configs={args.space}", "--save-dir", super_dir, "--max-update", args.supernet_updates,
-        "--cpu", "--no-progress-bar", "--log-format", "simple") or {})
+        "--cpu", "--no-progress-bar", "--log-format", "simple", "--log-file", super_dir / "train.log") or {})
     lat_csv = workdir / "latency" / "latency.csv"
     pipeline.stage("latency_dataset", lambda: call(
         "latency_dataset.py", data, f"--configs={args.space}", "--latcpu", "--latsilent", "--lat-threads",
@@ -241,7 +247,8 @@ def run(args) -> dict:
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
     context = {"cpu": device_name("cpu"), "threads": args.lat_threads, "commit": commit or "unknown",
                "command": "bash scripts/reproduce_multi30k.sh " + " ".join(sys.argv[1:]),
-               "supernet_losses": supernet.get("losses", "see the training log")}
+               "supernet_losses": validation_curves(super_dir / "train.log"),
+               "supernet_wall_s": supernet["stage_wall_s"]}
     write_results(rows, verdicts, Path(args.results_dir), context)
     return {"rows": rows, "dominating": sum(v.dominates for v in verdicts), "hat_models": len(verdicts)}
 

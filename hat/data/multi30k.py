@@ -14,20 +14,17 @@ import tempfile
 import urllib.error
 import urllib.request
 from pathlib import Path
-from typing import Iterable, List, Optional, Sequence
+from typing import List, Optional, Sequence
 
-from sacremoses import MosesTokenizer
 from subword_nmt.apply_bpe import BPE
 from subword_nmt.learn_bpe import learn_bpe
 
+from . import DataError
 from .binarize import binarize
+from .text import MosesSteps
 
 RAW_SPLITS = {"train": "train", "valid": "val", "test": "test_2016_flickr"}
 DOWNLOAD_URL = "https://raw.githubusercontent.com/multi30k/dataset/master/data/task1/raw/{name}.{lang}.gz"
-
-
-class DataError(RuntimeError):
-    """Raw data missing, a failed download, or a failed preprocessing step."""
 
 
 def download_raw(dest: Path, langs: Sequence[str]) -> Path:
@@ -59,15 +56,10 @@ def read_raw(raw_dir: Path, name: str, lang: str) -> List[str]:
         return [line.rstrip("\n") for line in f]
 
 
-def tokenize(lines: Iterable[str], lang: str) -> List[str]:
-    tok = MosesTokenizer(lang=lang)
-    return [tok.tokenize(line, escape=False, return_str=True) for line in lines]
-
-
 def prepare(raw_dir: Optional[Path], out: Path, src: str, tgt: str, bpe_merges: int = 8000, workers: int = 1) -> Path:
     """Tokenise, learn/apply joint BPE and binarise; returns the binary data folder."""
     raw_dir = raw_dir if raw_dir is not None else download_raw(out / "raw", (src, tgt))
-    text = {(split, lang): tokenize(read_raw(raw_dir, name, lang), lang)
+    text = {(split, lang): list(map(MosesSteps(lang, escape=False), read_raw(raw_dir, name, lang)))
             for split, name in RAW_SPLITS.items() for lang in (src, tgt)}
     codes = io.StringIO()
     learn_bpe(io.StringIO("\n".join(text["train", src] + text["train", tgt]) + "\n"), codes, bpe_merges)
@@ -93,14 +85,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--bpe-merges", type=int, default=8000)
     parser.add_argument("--workers", type=int, default=1)
     args = parser.parse_args(argv)
-    try:
-        path = prepare(args.raw_dir, args.out, args.src, args.tgt, args.bpe_merges, args.workers)
-    except (DataError, RuntimeError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    path = prepare(args.raw_dir, args.out, args.src, args.tgt, args.bpe_merges, args.workers)
     print(f"binarised data: {path}")
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from ..cli import run_cli
+
+    sys.exit(run_cli(main))
