@@ -1,5 +1,6 @@
 """Evolutionary search: algorithm on a synthetic fitness, and evo_search.py end to end on a tiny supernet (CPU)."""
 import json
+import math
 import random
 import signal
 import subprocess
@@ -11,6 +12,7 @@ import torch
 
 from conftest import ROOT, run, synthetic_latency, tiny_args
 from hat.latency.predictor import HatMLP, HatMLPPredictor
+from hat.search.fitness import ValidationLoss
 from hat.search import (Constraints, CostModel, EvolutionarySearch, EvolutionSettings, InfeasibleConstraintError,
                         canonical_gene)
 from hat.search_space import (ConfigError, SearchSpace, active_config, config_features, read_subtransformer_yaml,
@@ -203,6 +205,7 @@ def test_evo_search_writes_yamls_history_plot_and_summary(trained_supernet, tmp_
         own = [row["loss"] for row in history if row["constraint"] == f"{result['latency_constraint_ms']:g}ms"]
         assert result["loss"] <= min(own)  # parents carry over: the best evaluated SubTransformer is kept
         assert result["params"] > 0 and result["flops"] > 0
+        assert isinstance(result["source_gain_bits"], float)
     assert summary["results"][0]["loss"] == min(row["loss"] for row in history if row["constraint"] == "12ms")
     assert (search_dir / "search.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     # the searched YAML drives train.py like a released SubTransformer config
@@ -283,3 +286,29 @@ def test_search_cost_benchmark_reports_same_result_and_fewer_evaluations(trained
     assert report["same_result"] is True
     assert report["evaluations_original"] == 4 * 12 > report["evaluations_cached"] > 0
     assert report["wall_ratio"] > 0
+
+
+def test_shuffled_sources_give_each_sentence_the_previous_sentences_source(trained_supernet, tmp_path):
+    from hat.cli.evo_search import CONFIG_FLAGS, build_fitness, get_parser, setup
+    from hat.config_args import parse_config_args
+
+    args = parse_config_args(get_parser(), evo_cmd(trained_supernet, tmp_path / "s.yml", "--latency-constraint", "25")[2:],
+                             CONFIG_FLAGS)
+    fitness = build_fitness(args, setup(args).model)
+    shuffled = fitness.with_shuffled_sources()
+    config = trained_supernet["space"].largest()
+    sample = fitness.batches[0]
+    src = sample["net_input"]["src_tokens"]
+    assert src.size(0) > 1 and torch.equal(shuffled.batches[0]["net_input"]["src_tokens"][1], src[0])
+    assert torch.equal(shuffled.batches[0]["net_input"]["src_tokens"][0], src[-1])
+    assert torch.equal(shuffled.batches[0]["target"], sample["target"])  # only the sources move
+    # independent computation on the first batch: the criterion on a batch permuted by hand
+    order = [src.size(0) - 1] + list(range(src.size(0) - 1))
+    by_hand = {**sample, "net_input": {**sample["net_input"], "src_tokens": src[order],
+                                       "src_lengths": sample["net_input"]["src_lengths"][order]}}
+    fitness.model.set_sample_config(config)
+    with torch.inference_mode():
+        _, size, log = fitness.criterion(fitness.model, by_hand)
+    first = ValidationLoss(fitness.model, fitness.criterion, shuffled.batches[:1])
+    assert first(config) == pytest.approx(float(log["loss"]) / int(size) / math.log(2), rel=1e-6)
+    assert first(config) != pytest.approx(ValidationLoss(fitness.model, fitness.criterion, fitness.batches[:1])(config))

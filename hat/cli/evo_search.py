@@ -179,6 +179,22 @@ def search_dir_of(args: Namespace) -> Path:
     return default_search_dir(save_dir, args.write_config_path)
 
 
+SOURCE_GAIN_WARNING_BITS = 0.05
+
+
+def check_source_use(fitness: ValidationLoss, results: Sequence[SearchResult], log) -> list[float]:
+    """Per result, how much worse (bits) its loss gets when every sentence is given another sentence's source;
+    a warning when that is nearly nothing (a SuperTransformer that ignores its source)."""
+    shuffled = fitness.with_shuffled_sources()
+    gains = [shuffled(r.config) - r.loss for r in results]
+    for result, gain in zip(results, gains):
+        if gain < SOURCE_GAIN_WARNING_BITS:
+            log(f"| warning: {result.constraints.name}: the loss rises only {gain:.4f} bits when the sentences get "
+                "other sentences' sources: the SuperTransformer barely uses its source, so the search ranked "
+                "SubTransformers as language models. Train it longer, or with a lower learning rate / longer warmup")
+    return gains
+
+
 def run(args: Namespace, log) -> dict[str, Any]:
     """The whole search; returns the summary (also written to the search folder)."""
     prepared = setup(args)
@@ -215,6 +231,7 @@ def run(args: Namespace, log) -> dict[str, Any]:
         write_subtransformer_yaml(result.config, path)
         results.append((result, path))
         log(f"| {constraints.name}: loss {result.loss:.4f}, predicted latency {result.latency_ms:.2f} ms -> {path}")
+    source_gains = check_source_use(fitness, [r for r, _ in results], log)
     plot_search(search.history, [r for r, _ in results], search_dir / PLOT,
                 title=f"HAT evolutionary search ({Path(args.restore_file).name})")
     summary = {
@@ -222,8 +239,8 @@ def run(args: Namespace, log) -> dict[str, Any]:
                      "max_flops": r.constraints.max_flops, "config_path": str(path), "loss": r.loss,
                      "predicted_latency_ms": r.latency_ms, "params": costs.params(r.config),
                      "flops": costs.flops(r.config), "gene": r.gene, "config": r.config,
-                     "best_loss_per_generation": r.best_per_generation}
-                    for r, path in results],
+                     "best_loss_per_generation": r.best_per_generation, "source_gain_bits": gain}
+                    for (r, path), gain in zip(results, source_gains)],
         "evaluations": search.evaluations,
         "evaluations_original_schedule": settings.original_evaluations * len(all_constraints),
         "wall_s": time.perf_counter() - started,

@@ -173,7 +173,9 @@ def write_results(rows: list, verdicts: list, results_dir: Path, context: dict) 
         if r["family"] == "hat":
             lines.append(f"- {r['name']}: measured {r['latency_ms']:.1f} ms vs predicted {r['predicted_latency_ms']:.1f} ms "
                          f"({100 * (r['latency_ms'] / r['predicted_latency_ms'] - 1):+.1f} %); inherited validation loss in "
-                         f"the supernet {r['search_loss']:.3f} bits")
+                         f"the supernet {r['search_loss']:.3f} bits"
+                         + ("" if r.get("source_gain_bits") is None else
+                            f", {r['source_gain_bits']:+.3f} bits with other sentences' sources"))
     curves = context["supernet_losses"]
     if curves.get("largest_loss") and curves.get("smallest_loss"):
         largest, smallest = curves["largest_loss"], curves["smallest_loss"]
@@ -199,6 +201,7 @@ def run(args) -> dict:
     data = Path(pipeline.stage("data", data_stage)["data"])
     languages(data, None, None)
     super_dir = workdir / "supertransformer"
+    super_dir.mkdir(parents=True, exist_ok=True)  # fairseq's --log-file needs the folder
     supernet = pipeline.stage("supertransformer", lambda: call(
         "train.py", data, f"--configs={args.space}", "--save-dir", super_dir, "--max-update", args.supernet_updates,
         "--cpu", "--no-progress-bar", "--log-format", "simple", "--log-file", super_dir / "train.log") or {})
@@ -222,7 +225,8 @@ def run(args) -> dict:
     for result in search["results"]:
         name = f"hat@{result['latency_constraint_ms']:g}ms"
         models[name] = {"family": "hat", "yml": result["config_path"], "common": args.common,
-                        "predicted_latency_ms": result["predicted_latency_ms"], "search_loss": result["loss"]}
+                        "predicted_latency_ms": result["predicted_latency_ms"], "search_loss": result["loss"],
+                        "source_gain_bits": result.get("source_gain_bits")}
     for name, dims in args.baselines:
         yml, common = baseline_files(name, dims, args.common, workdir / "baselines")
         models[name] = {"family": "baseline", "yml": str(yml), "common": str(common)}

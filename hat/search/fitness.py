@@ -47,6 +47,19 @@ class ValidationLoss:
             model = model.half()
         return cls(model.eval(), criterion.eval(), batches)
 
+    def with_shuffled_sources(self) -> ValidationLoss:
+        """The same batches with each sentence's source replaced by the previous sentence's (rolled within
+        each batch). A SuperTransformer that ignores its source scores the same on both: it has not learned to
+        translate, and its validation loss ranks SubTransformers as language models."""
+
+        def rolled(sample: dict[str, Any]) -> dict[str, Any]:
+            net_input = dict(sample["net_input"])
+            net_input["src_tokens"] = net_input["src_tokens"].roll(1, dims=0)
+            net_input["src_lengths"] = net_input["src_lengths"].roll(1, dims=0)
+            return {**sample, "net_input": net_input}
+
+        return ValidationLoss(self.model, self.criterion, [rolled(sample) for sample in self.batches])
+
     @property
     def sentences(self) -> int:
         return sum(int(sample["nsentences"]) for sample in self.batches)
