@@ -152,10 +152,10 @@ def prepare_text(recipe: Recipe, text: Path, orig: Path, workers: int) -> Path:
     if not codes.is_file():
         print(f"| learning {recipe.bpe_merges} BPE merges", flush=True)
         learn_bpe_codes([tmp / f"train.{lang}" for lang in langs], codes, recipe.bpe_merges)
-    bpe_dir = tmp if not recipe.clean_before_bpe else final
     for split, lang in itertools.product(("train", "valid", "test"), langs):
-        out = bpe_dir / (f"bpe.{split}.{lang}" if bpe_dir == tmp else f"{split}.{lang}")
-        if not out.is_file() and not (final / f"{split}.{lang}").is_file():
+        # IWSLT's BPE output is final; WMT's is cleaned (train, valid) or copied (test) into ``final`` below
+        out = final / f"{split}.{lang}" if recipe.clean_before_bpe else tmp / f"bpe.{split}.{lang}"
+        if not out.is_file():
             map_lines(read_lines(tmp / f"{split}.{lang}"), ApplyBPE(str(codes)), out, workers, desc=f"BPE {split}.{lang}")
     if not recipe.clean_before_bpe:
         for split in ("train", "valid"):

@@ -11,29 +11,17 @@ import itertools
 import re
 import unicodedata
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from multiprocessing import Pool
 from pathlib import Path
-from typing import Optional, TextIO
+from typing import Optional
 
 from tqdm import tqdm
 
+from ..io import atomic_output
+
 CHUNK = 2000
 SEGMENT = re.compile(r'<seg id="[0-9]*">\s*|\s*</seg>\s*')
-
-
-@contextmanager
-def atomic_text_output(path: Path) -> Iterator[TextIO]:
-    """A text file written to ``.<name>.tmp`` and renamed to ``path`` when the block ends without error."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        with open(tmp, "w", encoding="utf-8") as stream:
-            yield stream
-        tmp.replace(path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def read_lines(path: Path) -> Iterator[str]:
@@ -101,7 +89,7 @@ def map_lines(lines: Iterable[str], step: Callable[[str], str], out: Path, worke
     """Write ``step(line)`` for every line to ``out`` (``workers`` processes, order kept, a progress bar);
     returns the line count."""
     count = 0
-    with atomic_text_output(out) as stream, tqdm(desc=desc or out.name, unit=" lines", mininterval=2) as bar:
+    with atomic_output(out) as stream, tqdm(desc=desc or out.name, unit=" lines", mininterval=2) as bar:
         if workers > 1:
             with Pool(workers) as pool:
                 results = pool.imap(step, lines, chunksize=CHUNK)
@@ -117,7 +105,7 @@ def map_lines(lines: Iterable[str], step: Callable[[str], str], out: Path, worke
 
 def split_every(path: Path, every: int, held_out: Path, rest: Path) -> None:
     """Lines whose 1-based number is a multiple of ``every`` go to ``held_out``, the others to ``rest``."""
-    with atomic_text_output(held_out) as taken, atomic_text_output(rest) as kept:
+    with atomic_output(held_out) as taken, atomic_output(rest) as kept:
         for number, line in enumerate(read_lines(path), 1):
             (taken if number % every == 0 else kept).write(line + "\n")
 
@@ -128,8 +116,8 @@ def clean_corpus(prefix: Path, src: str, tgt: str, out_prefix: Path, ratio: floa
     sides have ``min_len``..``max_len`` words, a length ratio of at most ``ratio`` and no word longer than
     ``max_word_length``; whitespace is collapsed. Returns the number of pairs kept."""
     kept = 0
-    with atomic_text_output(out_prefix.with_name(f"{out_prefix.name}.{src}")) as out_src, \
-            atomic_text_output(out_prefix.with_name(f"{out_prefix.name}.{tgt}")) as out_tgt:
+    with atomic_output(out_prefix.with_name(f"{out_prefix.name}.{src}")) as out_src, \
+            atomic_output(out_prefix.with_name(f"{out_prefix.name}.{tgt}")) as out_tgt:
         pairs = zip(read_lines(prefix.with_name(f"{prefix.name}.{src}")), read_lines(prefix.with_name(f"{prefix.name}.{tgt}")))
         for line_src, line_tgt in pairs:
             words_src, words_tgt = line_src.split(), line_tgt.split()
@@ -155,6 +143,6 @@ def learn_bpe_codes(files: Iterable[Path], codes: Path, merges: int) -> Path:
             with open(path, encoding="utf-8") as stream:
                 yield from stream
 
-    with atomic_text_output(codes) as stream:
+    with atomic_output(codes) as stream:
         learn_bpe(lines(), stream, merges)
     return codes
