@@ -85,7 +85,7 @@ def validation_curves(log_file: Path) -> dict:
     for line in (line for line in lines if "valid on 'valid' subset" in line):
         for field in line.split(" | ")[1:]:
             name, _, value = field.rpartition(" ")
-            if name.endswith("loss") and name not in ("best_loss",):
+            if name.endswith("loss") and name != "best_loss":
                 curves.setdefault(name, []).append(float(value))
     return curves
 

@@ -161,8 +161,6 @@ def trained_supernet(synthetic_bin, tmp_path_factory):
             "predictor": root / "predictor.pt", "space": space, "root": root}
 
 
-
-
 class Files(BaseHTTPRequestHandler):
     """Serves ``server.files`` by the last path component; honours ``Range: bytes=N-``; a name in
     ``server.truncate`` gets half its body once (with the full Content-Length), then the connection closes."""
