@@ -23,6 +23,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import hat  # noqa: E402,F401
+from fairseq.models import ARCH_CONFIG_REGISTRY  # noqa: E402
 from fairseq.sequence_generator import SequenceGenerator  # noqa: E402
 from hat.export.fairseq_transformer import to_fairseq_transformer  # noqa: E402
 from hat.models.transformer_super import TransformerSuperModel  # noqa: E402
@@ -35,6 +36,7 @@ def build(vocab_size: int):
     vocab = dummy_dictionary(vocab_size)
     args = Namespace(arch="transformersuper_multi30k", share_all_embeddings=True, dropout=0.1, attention_dropout=0.1,
                      qkv_dim=256)
+    ARCH_CONFIG_REGISTRY[args.arch](args)  # the arch's dims, as fairseq's argument parsing applies them
     torch.manual_seed(0)
     supernet = TransformerSuperModel.build(args, vocab, vocab)
     config = {"encoder": {"encoder_embed_dim": 256, "encoder_layer_num": 6, "encoder_ffn_embed_dim": [384] * 6,

@@ -10,7 +10,8 @@ import time
 import pytest
 import torch
 
-from conftest import ROOT, run, synthetic_latency, tiny_args
+from conftest import ROOT, build_tiny, run, synthetic_latency, tiny_args
+from hat.cli.evo_search import check_space
 from hat.latency.predictor import HatMLP, HatMLPPredictor
 from hat.search.fitness import ValidationLoss
 from hat.search import (Constraints, CostModel, EvolutionarySearch, EvolutionSettings, InfeasibleConstraintError,
@@ -269,6 +270,16 @@ def test_evo_search_errors_are_one_clear_line(trained_supernet, tmp_path):
                        str(tmp_path / "missing.pt")))
     assert proc.returncode == 2 and "missing.pt" in proc.stderr and "Traceback" not in proc.stderr
     assert not (tmp_path / "x.yml").exists()
+
+
+def test_layer_norm_placement_of_the_checkpoint_is_used_with_a_warning(capsys):
+    model = build_tiny()
+    args = tiny_args(restore_file="super.pt", configs="space.yml", encoder_normalize_before=True)
+    assert check_space(args, model) == SearchSpace.from_args(model.args)
+    err = capsys.readouterr().err
+    assert "encoder-normalize-before False, space.yml says True" in err and "decoder-normalize" not in err
+    check_space(tiny_args(restore_file="super.pt", configs="space.yml"), model)
+    assert capsys.readouterr().err == ""
 
 
 def test_written_yaml_round_trips(space, tmp_path):

@@ -25,6 +25,10 @@ def uniform_config(e_e, e_d, n_e, n_d, ffn, enc_heads, dec_heads, arbitrary=-1):
     # super embed 48 sliced to 32 (= qkv): positions and every matrix sliced; shared embeddings
     ({"encoder_embed_dim": 48, "decoder_embed_dim": 48, "encoder_embed_choice": [48, 32],
       "decoder_embed_choice": [48, 32], "share_all_embeddings": True}, uniform_config(32, 32, 3, 1, 32, 4, 2)),
+    # pre-LayerNorm (the Multi30k configs): final LayerNorms of both sides, sliced to E
+    ({"encoder_embed_dim": 48, "decoder_embed_dim": 48, "encoder_embed_choice": [48, 32],
+      "decoder_embed_choice": [48, 32], "encoder_normalize_before": True, "decoder_normalize_before": True},
+     uniform_config(32, 32, 2, 3, 48, 2, 2)),
 ])
 def test_sliced_subtransformer_matches_fairseq_transformer(overrides, config):
     model = build_tiny(seed=1, **overrides)
@@ -44,9 +48,10 @@ def random_configs(space, n, seed):
     return [space.sample(seed + i) for i in range(n)]
 
 
-@pytest.mark.parametrize("shared", [False, True])
-def test_compact_model_matches_supernet(space, shared):
-    model = build_tiny(seed=3, share_all_embeddings=shared)
+@pytest.mark.parametrize("shared,pre_norm", [(False, False), (True, False), (True, True)])
+def test_compact_model_matches_supernet(space, shared, pre_norm):
+    model = build_tiny(seed=3, share_all_embeddings=shared, encoder_normalize_before=pre_norm,
+                       decoder_normalize_before=pre_norm)
     src = random_tokens(24, 3, 8, seed=4)
     prev = random_tokens(24, 3, 6, seed=5, pad_tail=False)
     configs = random_configs(space, 6, seed=10)
@@ -107,6 +112,26 @@ def test_beam_search_is_identical_for_supernet_and_compact(space):
         outs.append(gen.generate([m], sample))
     for hyps_a, hyps_b in zip(*outs):
         assert len(hyps_a) == 4
+        for a, b in zip(hyps_a, hyps_b):
+            assert torch.equal(a["tokens"], b["tokens"])
+            assert abs(float(a["score"]) - float(b["score"])) < 1e-5
+
+
+def test_beam_search_matches_fairseq_transformer():
+    """Beam search with the encoder-decoder caches left unreordered among beams (fairseq calls
+    ``set_beam_size`` on the model) gives fairseq's own hypotheses, finished sentences included."""
+    model = build_tiny(seed=11, share_all_embeddings=True)
+    config = uniform_config(32, 32, 3, 2, 48, 4, 2)
+    model.set_sample_config(config)
+    ref, _ = to_fairseq_transformer(model, config)
+    src = random_tokens(24, 5, 7, seed=12)
+    sample = {"net_input": {"src_tokens": src, "src_lengths": src.ne(1).sum(1)}}
+    outs = [SequenceGenerator([m], m.decoder.dictionary, beam_size=4, max_len_b=12).generate([m], sample)
+            for m in (model, ref)]
+    assert all(layer.encoder_attn.beam_size == 4 for layer in model.decoder.layers)
+    lengths = {len(h[0]["tokens"]) for h in outs[0]}
+    assert len(lengths) > 1  # sentences finish at different steps: the batch shrinks during the search
+    for hyps_a, hyps_b in zip(*outs):
         for a, b in zip(hyps_a, hyps_b):
             assert torch.equal(a["tokens"], b["tokens"])
             assert abs(float(a["score"]) - float(b["score"])) < 1e-5

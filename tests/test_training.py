@@ -172,3 +172,21 @@ def test_fp16_is_ignored_with_a_warning_on_cpu(synthetic_bin, tiny_space_yml, tm
     proc = run(train_cmd(synthetic_bin, tiny_space_yml, tmp_path / "ckpt", "--max-update", "2", "--fp16"))
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert (proc.stdout + proc.stderr).count("fp16 is ignored") == 1
+
+
+def test_overhead_benchmark_compares_the_multi30k_supernet_with_an_equal_plain_transformer():
+    """benchmarks/supernet_overhead.py times a SubTransformer of the real Multi30k SuperTransformer
+    (arch dims 256/512, not fairseq's defaults) against a plain transformer computing the same function."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        import supernet_overhead
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+    supernet, plain, compact, _ = supernet_overhead.build(vocab_size=300)
+    assert supernet.encoder.embed_tokens.weight.shape == (300, 256)
+    assert supernet.decoder.layers[0].fc1.weight.shape == (512, 256) and len(supernet.decoder.layers) == 6
+    src, lengths, prev, _ = supernet_overhead.batches(300, n=1, batch=2, length=7)[0]
+    with torch.no_grad():
+        expected = plain(src, lengths, prev)[0]
+        for model in (supernet, compact):
+            torch.testing.assert_close(model.eval()(src, lengths, prev)[0], expected, rtol=0, atol=1e-4)

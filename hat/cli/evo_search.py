@@ -86,6 +86,12 @@ def check_space(args: Namespace, model: TransformerSuperModel) -> SearchSpace:
         if outside:
             print(f"| warning: {key} {outside} was never trained in {args.restore_file} "
                   f"(trained choices {list(trained.choice_lists()[key])})", file=sys.stderr)
+    for side in ("encoder", "decoder"):
+        said, used = (bool(getattr(a, f"{side}_normalize_before", False)) for a in (args, model.args))
+        if said != used:
+            print(f"| warning: {args.restore_file} was trained with {side}-normalize-before {used}, "
+                  f"{args.configs or 'the config'} says {said}; the checkpoint's LayerNorm placement is used",
+                  file=sys.stderr)
     return space
 
 

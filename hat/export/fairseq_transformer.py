@@ -62,6 +62,9 @@ def to_fairseq_transformer(model: TransformerSuperModel, config: Dict[str, Any])
     compact = extract_subtransformer(model, config)
     args = Namespace(**dims, share_all_embeddings=model.args.share_all_embeddings,
                      share_decoder_input_output_embed=model.args.share_decoder_input_output_embed,
+                     encoder_normalize_before=getattr(model.args, "encoder_normalize_before", False),
+                     decoder_normalize_before=getattr(model.args, "decoder_normalize_before", False),
+                     no_decoder_final_norm=getattr(model.args, "no_decoder_final_norm", False),
                      dropout=model.args.dropout, max_source_positions=model.args.max_source_positions,
                      max_target_positions=model.args.max_target_positions)
     fairseq_base_architecture(args)
@@ -77,6 +80,8 @@ def to_fairseq_transformer(model: TransformerSuperModel, config: Dict[str, Any])
             new_state.update(_attention_weights(state, key[: -len(".in_proj_bias")], q))
     new_state["decoder.output_projection.weight"] = (
         state["decoder.embed_tokens.weight"] if args.share_decoder_input_output_embed else state["decoder.embed_out"])
+    # fairseq's own version markers: without them its state-dict upgrade drops the final LayerNorms (pre-LN)
+    new_state.update({k: v for k, v in ref.state_dict().items() if k.endswith(".version")})
     missing, unexpected = ref.load_state_dict(new_state, strict=False)
     missing = [k for k in missing if "version" not in k and "embed_positions" not in k]
     if missing or unexpected:

@@ -291,6 +291,11 @@ class TransformerSuperModel(FairseqEncoderDecoderModel):
     def max_positions(self):
         return self.encoder.max_positions(), self.decoder.max_positions()
 
+    def set_beam_size(self, beam_size: int) -> None:
+        """Called by fairseq's beam search on the model (not the decoder): lets the encoder-decoder
+        attentions skip reordering keys/values among a sentence's beams."""
+        self.decoder.set_beam_size(beam_size)
+
 
 def largest_capacity_config(args: Namespace) -> Dict[str, Any]:
     """The SubTransformer that uses every weight of a (non-compact) SuperTransformer."""
