@@ -79,12 +79,18 @@ def latency_constraints(latency_csv: Path, predictor_path: Path, quantiles: Sequ
 
 def validation_curves(log_file: Path) -> dict:
     """``{name: [loss per validation]}`` of a training log written with ``--log-file`` (``loss``,
-    ``largest_loss``, ``smallest_loss``...: the representative SubTransformers of a SuperTransformer run)."""
-    curves: dict = {}
+    ``largest_loss``, ``smallest_loss``...: the representative SubTransformers of a SuperTransformer run).
+
+    One value per update count: repeated lines (a resumed run, or fairseq's duplicated log-file handler in
+    logs written before hat fixed it) count once."""
+    by_update: dict = {}
     lines = log_file.read_text().splitlines() if log_file.is_file() else []
     for line in (line for line in lines if "valid on 'valid' subset" in line):
-        for field in line.split(" | ")[1:]:
-            name, _, value = field.rpartition(" ")
+        fields = dict(field.rpartition(" ")[::2] for field in line.split(" | ")[1:])
+        by_update[fields.get("num_updates", len(by_update))] = fields
+    curves: dict = {}
+    for fields in by_update.values():
+        for name, value in fields.items():
             if name.endswith("loss") and name != "best_loss":
                 curves.setdefault(name, []).append(float(value))
     return curves

@@ -6,6 +6,7 @@ from pathlib import Path
 import torch
 from fairseq import distributed_utils
 from fairseq.dataclass.utils import convert_namespace_to_omegaconf
+from fairseq.logging import progress_bar
 from fairseq_cli import train as fairseq_train
 
 from .models.transformer_super import base_architecture
@@ -48,8 +49,31 @@ def prepare_training_args(args: Namespace) -> Namespace:
     return args
 
 
+def _progress_bar_with_one_log_file_handler(*args, **kwargs):
+    """fairseq's ``progress_bar()``, minus the duplicate ``--log-file`` handler it adds at every call
+    (every epoch and validation), which wrote each line of epoch N to the log file N times."""
+    bar = _fairseq_progress_bar(*args, **kwargs)
+    seen = set()
+    for handler in list(progress_bar.logger.handlers):
+        if isinstance(handler, logging.FileHandler):
+            if handler.baseFilename in seen:
+                progress_bar.logger.removeHandler(handler)
+                handler.close()
+            seen.add(handler.baseFilename)
+    return bar
+
+
+_fairseq_progress_bar = progress_bar.progress_bar
+
+
+def train_main(cfg) -> None:
+    """fairseq's ``train.main`` (in every distributed worker), with its log-file duplication fixed."""
+    progress_bar.progress_bar = _progress_bar_with_one_log_file_handler
+    fairseq_train.main(cfg)
+
+
 def run_training(args: Namespace) -> int:
     """Train with fairseq's own trainer, checkpointing and distributed launch."""
     cfg = convert_namespace_to_omegaconf(prepare_training_args(args))
-    distributed_utils.call_main(cfg, fairseq_train.main)
+    distributed_utils.call_main(cfg, train_main)
     return 0

@@ -2,6 +2,7 @@
 import json
 
 from conftest import TINY_SPACE_YAML, run
+from hat.pipeline import validation_curves
 
 
 def test_reproduction_stages_run_end_to_end_and_write_the_results(synthetic_bin, tmp_path):
@@ -43,3 +44,16 @@ def test_dominance_reads_the_baseline_curve_at_equal_latency_and_equal_bleu():
     assert outside.bleu_gain is None and outside.speedup is None and not outside.dominates
     tied = compare([Point("h", 20.0, 25.0)], [Point("b1", 10.0, 0.0), Point("b2", 30.0, 0.0)])[0]
     assert tied.speedup is None  # equal-BLEU is undefined when the baselines tie
+
+
+def test_validation_curves_count_each_update_once(tmp_path):
+    def valid(epoch, updates, largest, smallest):
+        return (f"epoch {epoch:03d} | valid on 'valid' subset | loss {smallest} | nll_loss 1.0 | largest_loss {largest} "
+                f"| smallest_loss {smallest} | ppl 2.0 | num_updates {updates} | best_loss {smallest}")
+    log = tmp_path / "train.log"
+    # epoch 2's line written twice, as fairseq's log-file handler did; a train line in between
+    log.write_text("\n".join([valid(1, 10, 9.5, 9.0), "epoch 002:  5 / 10 loss=8.1, num_updates=15",
+                              valid(2, 20, 7.5, 8.0), valid(2, 20, 7.5, 8.0), valid(3, 30, 6.25, 7.0)]) + "\n")
+    assert validation_curves(log) == {"loss": [9.0, 8.0, 7.0], "nll_loss": [1.0, 1.0, 1.0],
+                                      "largest_loss": [9.5, 7.5, 6.25], "smallest_loss": [9.0, 8.0, 7.0]}
+    assert validation_curves(tmp_path / "absent.log") == {}

@@ -47,7 +47,8 @@ def space_of(space_yml):
 
 
 def test_supertransformer_trains_and_samples_by_update_number(synthetic_bin, tiny_space_yml, tmp_path):
-    proc = run(train_cmd(synthetic_bin, tiny_space_yml, tmp_path / "ckpt", "--max-update", "40"))
+    proc = run(train_cmd(synthetic_bin, tiny_space_yml, tmp_path / "ckpt", "--max-update", "40",
+                         "--log-file", str(tmp_path / "train.log")))
     assert proc.returncode == 0, proc.stderr[-3000:]
     log = proc.stdout + proc.stderr
     losses = train_losses(log)
@@ -59,6 +60,10 @@ def test_supertransformer_trains_and_samples_by_update_number(synthetic_bin, tin
     assert all(configs[n] == space.sample(n) for n in configs)  # a pure function of the update number
     assert len({json.dumps(c, sort_keys=True) for c in configs.values()}) > 20  # and actually varies
     assert "largest_loss" in log and "smallest_loss" in log
+    # the log file has every validation once (fairseq alone wrote epoch N's lines N times)
+    validations = [line for line in log.splitlines() if '"valid_largest_loss"' in line]
+    logged = [line for line in (tmp_path / "train.log").read_text().splitlines() if '"valid_largest_loss"' in line]
+    assert len(validations) >= 2 and len(logged) == len(validations)
     assert (tmp_path / "ckpt" / "checkpoint_last.pt").exists() and (tmp_path / "ckpt" / "checkpoint_best.pt").exists()
 
 
