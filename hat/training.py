@@ -49,6 +49,9 @@ def prepare_training_args(args: Namespace) -> Namespace:
     return args
 
 
+_fairseq_progress_bar = progress_bar.progress_bar
+
+
 def _progress_bar_with_one_log_file_handler(*args, **kwargs):
     """fairseq's ``progress_bar()``, minus the duplicate ``--log-file`` handler it adds at every call
     (every epoch and validation), which wrote each line of epoch N to the log file N times."""
@@ -61,9 +64,6 @@ def _progress_bar_with_one_log_file_handler(*args, **kwargs):
                 handler.close()
             seen.add(handler.baseFilename)
     return bar
-
-
-_fairseq_progress_bar = progress_bar.progress_bar
 
 
 def train_main(cfg) -> None:

@@ -83,7 +83,7 @@ def to_fairseq_transformer(model: TransformerSuperModel, config: Dict[str, Any])
     # fairseq's own version markers: without them its state-dict upgrade drops the final LayerNorms (pre-LN)
     new_state.update({k: v for k, v in ref.state_dict().items() if k.endswith(".version")})
     missing, unexpected = ref.load_state_dict(new_state, strict=False)
-    missing = [k for k in missing if "version" not in k and "embed_positions" not in k]
+    missing = [k for k in missing if "embed_positions" not in k]
     if missing or unexpected:
         raise RuntimeError(f"export to fairseq transformer: missing {missing}, unexpected {unexpected}")
     for side in ("encoder", "decoder"):
