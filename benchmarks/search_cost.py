@@ -19,7 +19,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from hat.cli import run_cli  # noqa: E402
-from hat.cli.evo_search import CONFIG_FLAGS, build_fitness, get_parser, setup  # noqa: E402
+from hat.search.runner import CONFIG_FLAGS, build_fitness, get_parser, setup  # noqa: E402
 from hat.config_args import parse_config_args  # noqa: E402
 from hat.search import EvolutionarySearch  # noqa: E402
 

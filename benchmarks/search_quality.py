@@ -22,7 +22,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from hat.cli import run_cli  # noqa: E402
-from hat.cli.evo_search import CONFIG_FLAGS, build_fitness, get_parser, search_dir_of, setup  # noqa: E402
+from hat.search.runner import CONFIG_FLAGS, build_fitness, get_parser, search_dir_of, setup  # noqa: E402
 from hat.config_args import parse_config_args  # noqa: E402
 from hat.latency.measure import (add_latency_args, build_for_latency, measure_latency, settings_from_args,  # noqa: E402
                                  vocab_size_from_args)

@@ -18,9 +18,7 @@ from typing import Any, Dict, Optional
 import torch
 
 from .io import PathLike, atomic_write
-
-class CheckpointError(RuntimeError):
-    """A checkpoint is missing, unreadable, or not a SuperTransformer checkpoint."""
+from .errors import CheckpointError
 
 
 def _alias_legacy_fairseq_modules() -> None:

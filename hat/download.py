@@ -17,12 +17,10 @@ from pathlib import Path
 from typing import Optional
 
 from tqdm import tqdm
+from .errors import DownloadError
 
 CHUNK = 1 << 16
 
-
-class DownloadError(RuntimeError):
-    """A download failed; the message says why and what to do."""
 
 
 def mirrored(url: str, mirror: Optional[str]) -> str:

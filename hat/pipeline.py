@@ -14,12 +14,10 @@ from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
 
 from .io import write_text_atomic
+from .errors import StageError
 
 ROOT = Path(__file__).resolve().parents[1]
 
-
-class StageError(ValueError):
-    """A stage's command failed (its own message is printed above)."""
 
 
 class Pipeline:
@@ -99,13 +97,12 @@ def validation_curves(log_file: Path) -> dict:
 def test_subtransformer(data: Path, checkpoint: Path, yml: Path, common: Path) -> dict:
     """BLEU and SacreBLEU on the test split (one generation by ``scripts/test_bleu.py``, scored both ways) and
     #params / FLOPs of the SubTransformer ``yml`` trained into ``checkpoint``."""
-    from .cli.train import CONFIG_FLAGS, get_parser, profile
-    from .config_args import parse_config_args
     from .evaluation.bleu import paper_bleu, read_generation
+    from .profiling import profile_subtransformer
+    from .training import parse_train_args
 
     bleu = call("scripts/test_bleu.py", checkpoint, yml, "normal", "--data", data, "--json", capture_json=True)
     hypotheses, references = read_generation(bleu["output"])
-    counted = profile(parse_config_args(get_parser(), [str(data), f"--configs={yml}", f"--sub-configs={common}"],
-                                        CONFIG_FLAGS))
+    counted = profile_subtransformer(parse_train_args([str(data), f"--configs={yml}", f"--sub-configs={common}"]))
     return {"bleu": bleu["score"], "sacrebleu": paper_bleu(hypotheses, references, "sacre").score,
             "params": counted["params"], "flops": counted["flops"]}

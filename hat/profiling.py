@@ -11,6 +11,7 @@ import torch
 from fairseq.data import Dictionary
 
 from .models.transformer_super import TransformerSuperModel
+from .search_space import check_fits, config_from_args
 
 DUMMY_TOKEN = 7  # the original's dummy sentence: EOS (2) then token 7 (the fourth regular word)
 
@@ -83,3 +84,13 @@ class _TeacherForced(torch.nn.Module):
 
     def forward(self, src_tokens, src_lengths, prev_output_tokens):
         return self.model(src_tokens, src_lengths, prev_output_tokens)[0]
+
+
+def profile_subtransformer(args: Namespace) -> Dict[str, Any]:
+    """#Params and FLOPs of the SubTransformer given by the ``*-subtransformer`` arguments (``--profile-flops``)."""
+    config = check_fits(config_from_args(args), args)
+    model = build_for_profiling(args)
+    length = dummy_sentence_length(args.arch, getattr(args, "dummy_sentence_length", None))
+    result = {"config": config, "params": sampled_params_numel(model, config), "dummy_sentence_length": length}
+    result.update(profile_flops(model, config, length))
+    return result

@@ -27,6 +27,7 @@ from typing import Any
 import yaml
 
 from .io import write_text_atomic
+from .errors import ConfigError
 
 __all__ = [
     "ConfigError",
@@ -45,9 +46,6 @@ __all__ = [
     "format_subtransformer_yaml",
 ]
 
-
-class ConfigError(ValueError):
-    """A search space or SubTransformer config is invalid; the message names the key and value."""
 
 
 SubTransformerConfig = dict

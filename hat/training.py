@@ -4,17 +4,36 @@ from argparse import Namespace
 from pathlib import Path
 
 import torch
-from fairseq import distributed_utils
+from fairseq import distributed_utils, options
 from fairseq.dataclass.utils import convert_namespace_to_omegaconf
 from fairseq.logging import progress_bar
 from fairseq_cli import train as fairseq_train
 
+from .config_args import add_config_flags, parse_config_args
+from .latency.measure import add_latency_args
 from .models.transformer_super import base_architecture
 from .search_space import SearchSpace, check_fits, config_from_args
 
 logger = logging.getLogger(__name__)
 
 HAT_PACKAGE_DIR = Path(__file__).resolve().parent
+CONFIG_FLAGS = ("--configs", "--sub-configs")
+
+
+def get_parser():
+    """``train.py``'s parser: fairseq's training flags, the config files, profiling and latency flags."""
+    parser = options.get_training_parser(default_task="translation_supertransformer")
+    add_config_flags(parser, CONFIG_FLAGS)
+    group = parser.add_argument_group("HAT")
+    group.add_argument("--profile-flops", action="store_true", help="print #params and FLOPs of the SubTransformer, then exit")
+    group.add_argument("--json", action="store_true", help="print the result as one JSON object")
+    add_latency_args(parser)
+    return parser
+
+
+def parse_train_args(argv) -> Namespace:
+    """``train.py``'s arguments, config files applied (e.g. ``[data, "--configs=x.yml", "--latcpu"]``)."""
+    return parse_config_args(get_parser(), argv, CONFIG_FLAGS)
 
 
 def default_save_dir(configs: str) -> str:

@@ -144,7 +144,7 @@ def trained_supernet(synthetic_bin, tmp_path_factory):
     proc = run([sys.executable, "train.py", str(synthetic_bin), f"--configs={space_yml}", "--save-dir",
                 str(root / "ckpt"), "--cpu", "--no-progress-bar", "--max-update", "30", "--seed", "2"])
     assert proc.returncode == 0, proc.stderr[-3000:]
-    from hat.cli.train import CONFIG_FLAGS, get_parser
+    from hat.training import CONFIG_FLAGS, get_parser
     from hat.config_args import parse_config_args
     from hat.latency.predictor import fit_ridge
     from hat.models.transformer_super import base_architecture

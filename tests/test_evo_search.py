@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from conftest import ROOT, build_tiny, run, synthetic_latency, tiny_args
-from hat.cli.evo_search import check_space
+from hat.search.runner import check_space
 from hat.latency.predictor import HatMLP, HatMLPPredictor
 from hat.search.fitness import ValidationLoss
 from hat.search import (Constraints, CostModel, EvolutionarySearch, EvolutionSettings, InfeasibleConstraintError,
@@ -300,7 +300,7 @@ def test_search_cost_benchmark_reports_same_result_and_fewer_evaluations(trained
 
 
 def test_shuffled_sources_give_each_sentence_the_previous_sentences_source(trained_supernet, tmp_path):
-    from hat.cli.evo_search import CONFIG_FLAGS, build_fitness, get_parser, setup
+    from hat.search.runner import CONFIG_FLAGS, build_fitness, get_parser, setup
     from hat.config_args import parse_config_args
 
     args = parse_config_args(get_parser(), evo_cmd(trained_supernet, tmp_path / "s.yml", "--latency-constraint", "25")[2:],

@@ -7,7 +7,7 @@ from functools import lru_cache
 import pytest
 
 from conftest import ROOT, build_tiny
-from hat.cli.train import get_parser, CONFIG_FLAGS
+from hat.training import get_parser, CONFIG_FLAGS
 from hat.config_args import parse_config_args
 from hat.profiling import build_for_profiling, dummy_sentence_length, profile_flops, sampled_params_numel
 from hat.search_space import read_subtransformer_yaml

@@ -39,7 +39,7 @@ def train_losses(log: str):
 
 
 def space_of(space_yml):
-    from hat.cli.train import CONFIG_FLAGS, get_parser
+    from hat.training import CONFIG_FLAGS, get_parser
     args = parse_config_args(get_parser(), ["data", f"--configs={space_yml}"], CONFIG_FLAGS)
     from hat.models.transformer_super import base_architecture
     base_architecture(args)
@@ -104,7 +104,7 @@ def test_sigkill_then_same_command_resumes_from_last_checkpoint(synthetic_bin, t
 
 
 def test_subtransformer_training_changes_only_its_slices(synthetic_bin, tiny_space_yml, tmp_path):
-    from hat.cli.train import CONFIG_FLAGS, get_parser
+    from hat.training import CONFIG_FLAGS, get_parser
     args = parse_config_args(get_parser(), [str(synthetic_bin), f"--configs={tiny_space_yml}"], CONFIG_FLAGS)
     from fairseq.data import Dictionary
     vocab = Dictionary.load(str(synthetic_bin / "dict.src.txt"))

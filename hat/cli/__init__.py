@@ -1,19 +1,16 @@
-"""Command-line entry points (the top-level scripts are thin wrappers around these)."""
+"""Command-line entry points: argument parsing and printing (the top-level scripts are thin wrappers)."""
 import sys
 from typing import Callable, Optional, Sequence
 
-from ..checkpoint import CheckpointError
-from ..download import DownloadError
-from ..search_space import ConfigError
-
-USER_ERRORS = (ConfigError, CheckpointError, DownloadError, FileNotFoundError, ValueError)
+from ..errors import HatError
 
 
 def run_cli(main: Callable[[Optional[Sequence[str]]], int], argv: Optional[Sequence[str]] = None) -> int:
-    """Run ``main``; a user error prints one line ``error: ...`` and exits with status 2."""
+    """Run ``main``: a user error (:class:`hat.errors.HatError`) prints one line ``error: ...`` and exits with
+    status 2; any other exception is a bug and keeps its traceback."""
     try:
         return main(argv)
-    except USER_ERRORS as exc:
+    except HatError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -101,16 +101,14 @@ def baseline_files(name: str, dims: tuple, common: str, folder: Path) -> tuple[P
 
 def measure_all(models: dict, data: Path, args) -> dict:
     """Latency of every model, ``--lat-rounds`` interleaved rounds on this CPU, same settings for all."""
-    from ..cli.train import CONFIG_FLAGS, get_parser as train_parser
-    from ..config_args import parse_config_args
+    from ..training import parse_train_args
     from ..latency.measure import build_for_latency, measure_latency, settings_from_args, vocab_size_from_args
     from ..search_space import check_fits, config_from_args
 
     prepared = {}
     for name, model in models.items():
-        margs = parse_config_args(train_parser(), [str(data), f"--configs={model['yml']}", f"--sub-configs={model['common']}",
-                                                  "--latcpu", "--lat-threads", str(args.lat_threads),
-                                                  "--latiter", str(max(args.latiter, 20))], CONFIG_FLAGS)
+        margs = parse_train_args([str(data), f"--configs={model['yml']}", f"--sub-configs={model['common']}",
+                                  "--latcpu", "--lat-threads", str(args.lat_threads), "--latiter", str(max(args.latiter, 20))])
         prepared[name] = (build_for_latency(margs, vocab_size_from_args(margs)), check_fits(config_from_args(margs), margs),
                           settings_from_args(margs))
     samples = {name: [] for name in models}

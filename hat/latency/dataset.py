@@ -13,6 +13,7 @@ from typing import List, NamedTuple, Sequence, Union
 import numpy as np
 
 from ..search_space import FEATURE_NAMES
+from ..errors import LatencyDataError
 
 LATENCY_COLUMNS = ("latency_mean_encoder", "latency_mean_decoder", "latency_std_encoder", "latency_std_decoder")
 CSV_COLUMNS = tuple(FEATURE_NAMES) + LATENCY_COLUMNS
@@ -20,9 +21,6 @@ CSV_HEADER = ",".join(CSV_COLUMNS)
 
 PathLike = Union[str, os.PathLike]
 
-
-class LatencyDataError(ValueError):
-    """A latency CSV is missing, empty, or malformed; the message names the file, line and column."""
 
 
 class LatencyData(NamedTuple):

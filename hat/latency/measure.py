@@ -28,7 +28,9 @@ from fairseq.data import Dictionary
 
 from ..models.transformer_super import TransformerSuperModel
 from ..profiling import build_for_profiling, dummy_inputs, dummy_sentence_length
+from ..search_space import check_fits, config_from_args
 from ..subtransformer import extract_subtransformer
+from ..errors import LatencyError
 
 WARMUP = 5  # untimed calls before the timed ones, encoder and decoder alike (the original's)
 DEFAULT_VOCAB_SIZE = 32768  # the joined BPE dictionary of WMT'14/16 En-De (4 special symbols included)
@@ -36,9 +38,6 @@ DEVICES = ("cpu", "cuda")
 
 SampleCallback = Callable[[str, float], None]  # called with ("encoder" | "decoder", ms) for every timed sample
 
-
-class LatencyError(ValueError):
-    """Latency measurement settings are invalid or the device is unavailable."""
 
 
 @dataclass(frozen=True)
@@ -259,3 +258,13 @@ def settings_from_args(args: Namespace) -> MeasureSettings:
     return MeasureSettings(device="cuda" if args.latgpu else "cpu", latiter=args.latiter, beam=args.beam,
                            length=dummy_sentence_length(args.arch, args.dummy_sentence_length),
                            threads=args.lat_threads, original_mode=args.lat_original_mode)
+
+
+def measure_subtransformer(args: Namespace, on_sample: Optional[SampleCallback] = None) -> Dict[str, object]:
+    """Latency of the SubTransformer given by the ``*-subtransformer`` arguments (``--latcpu`` / ``--latgpu``),
+    with the settings it was measured with."""
+    config = check_fits(config_from_args(args), args)
+    settings = settings_from_args(args)
+    vocab_size = vocab_size_from_args(args)
+    result = measure_latency(build_for_latency(args, vocab_size), config, settings, on_sample)
+    return {"config": config, **result.summary(), **describe(settings, vocab_size)}

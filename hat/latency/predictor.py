@@ -43,6 +43,7 @@ import torch
 from ..checkpoint import save_atomic
 from ..io import write_text_atomic
 from ..search_space import FEATURE_NAMES, config_features
+from ..errors import PredictorError
 
 Log = Callable[[str], None]
 
@@ -65,9 +66,6 @@ RIDGE_TERMS = ("N_e", "N_e*E_e^2", "N_e*E_e*F_e", "N_e*H_e", "N_d", "N_d*E_d^2",
 RIDGE_PENALTIES = tuple(10.0 ** k for k in range(-4, 4))
 MIN_ROWS = 10  # the smallest dataset whose 80/10/10 split leaves a row in every part
 
-
-class PredictorError(ValueError):
-    """A latency predictor file or its input is invalid; the message says what and where."""
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,7 @@ from typing import Any, Optional
 import numpy as np
 
 from ..search_space import ConfigError, SearchSpace, SubTransformerConfig, active_config
+from ..errors import InfeasibleConstraintError
 
 Gene = tuple[int, ...]
 Fitness = Callable[[SubTransformerConfig], float]
@@ -40,9 +41,6 @@ LatencyModel = Callable[[Sequence[SubTransformerConfig]], np.ndarray]
 Count = Callable[[SubTransformerConfig], int]
 """#Params or FLOPs of one SubTransformer."""
 
-
-class InfeasibleConstraintError(ValueError):
-    """No (or too few) SubTransformers of the search space satisfy the constraints."""
 
 
 @dataclass(frozen=True)

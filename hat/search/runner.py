@@ -1,0 +1,262 @@
+"""The search runner: from parsed arguments to searched SubTransformers (what ``evo_search.py`` runs).
+
+Wires the pieces of a latency-constrained evolutionary search over a trained SuperTransformer as the
+original's ``evo_search.py`` does: the SuperTransformer checkpoint, the latency predictor, the
+validation-loss fitness, the evolutionary algorithm (:mod:`hat.search.evolution`) and the search folder
+(:mod:`hat.search.outputs`). Beyond the original: several latency constraints in one run (shared loss
+cache, one YAML each), ``--max-params`` / ``--max-flops``, ``--seed`` and resume (rerun the same command).
+"""
+from __future__ import annotations
+
+import dataclasses
+import sys
+import time
+from argparse import Namespace
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Optional
+
+import torch
+from fairseq import options, tasks
+from tqdm import tqdm
+
+from ..checkpoint import CheckpointError
+from ..config_args import add_config_flags, parse_config_args
+from ..latency.predictor import load_predictor
+from ..loading import load_supertransformer
+from ..models.transformer_super import TransformerSuperModel
+from ..profiling import build_for_profiling, dummy_sentence_length, profile_flops, sampled_params_numel
+from .evolution import Constraints, CostModel, EvolutionarySearch, EvolutionSettings, SearchResult
+from .fitness import ValidationLoss
+from .outputs import (default_search_dir, output_yaml_path, read_state, write_state, write_summary, PLOT)
+from .plot import plot_search
+from ..search_space import ConfigError, SearchSpace, write_subtransformer_yaml
+from ..training import default_save_dir
+
+CONFIG_FLAGS = ("--configs", "--evo-configs")
+SCHEDULE = tuple(f.name for f in dataclasses.fields(EvolutionSettings))
+
+
+def add_evo_args(parser) -> None:
+    """The original's ``evo_search.py`` flags (same defaults) and this project's."""
+    group = parser.add_argument_group("evolutionary search")
+    defaults = EvolutionSettings()
+    group.add_argument("--evo-iter", type=int, default=defaults.evo_iter, help="generations")
+    group.add_argument("--population-size", type=int, default=defaults.population_size, help="population size")
+    group.add_argument("--parent-size", type=int, default=defaults.parent_size, help="parents kept per generation")
+    group.add_argument("--mutation-size", type=int, default=defaults.mutation_size, help="mutants per generation")
+    group.add_argument("--crossover-size", type=int, default=defaults.crossover_size, help="crossovers per generation")
+    group.add_argument("--mutation-prob", type=float, default=defaults.mutation_prob, help="per-gene resample probability")
+    group.add_argument("--max-tries-per-child", type=int, default=defaults.max_tries_per_child,
+                       help="draws per feasible child before giving up on the constraint")
+    group.add_argument("--ckpt-path", help="latency predictor file (latency_predictor.py or the original's)")
+    group.add_argument("--feature-norm", type=float, nargs="+", help="feature-norm of a hat-mlp predictor")
+    group.add_argument("--lat-norm", type=float, help="lat-norm of a hat-mlp predictor")
+    group.add_argument("--latency-constraint", type=float, nargs="+", metavar="MS",
+                       help="predicted-latency limit(s) in ms; several give one SubTransformer each")
+    group.add_argument("--max-params", type=int, help="also limit #params (embeddings and output layer excluded)")
+    group.add_argument("--max-flops", type=int, help="also limit FLOPs (as --profile-flops counts them)")
+    group.add_argument("--write-config-path", help="SubTransformer YAML to write (@<constraint>ms added for several)")
+    group.add_argument("--valid-cnt-max", type=int, default=10 ** 9,
+                       help="validation batches (not sentences, as in the original) per loss evaluation")
+    group.add_argument("--search-dir", help="folder for state, history, plot and summary "
+                                            "(default: <save-dir>/evo_search/<write-config-path stem>)")
+    group.add_argument("--no-cache", action="store_true",
+                       help="re-evaluate every member of every generation, as the original (for comparisons)")
+    group.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+
+
+def get_parser():
+    """``evo_search.py``'s parser: fairseq's training flags (model, task, data), config files, search flags."""
+    parser = options.get_training_parser(default_task="translation_supertransformer")
+    add_config_flags(parser, CONFIG_FLAGS)
+    add_evo_args(parser)
+    return parser
+
+
+def parse_search_args(argv: Sequence[str]) -> Namespace:
+    """``evo_search.py``'s arguments, config files applied."""
+    return parse_config_args(get_parser(), argv, CONFIG_FLAGS)
+
+
+def check_space(args: Namespace, model: TransformerSuperModel) -> SearchSpace:
+    """The search space of ``--configs``; its SuperTransformer dims must be those of the restored checkpoint."""
+    space = SearchSpace.from_args(args)
+    trained = SearchSpace.from_args(model.args)
+    for key, value in space.super_dims().items():
+        if trained.super_dims()[key] != value:
+            raise ConfigError(f"the search space does not match the SuperTransformer: {args.restore_file} has "
+                              f"{key} {trained.super_dims()[key]}, {args.configs or 'the config'} says {value}")
+    for key, choices in space.choice_lists().items():
+        outside = sorted(set(choices) - set(trained.choice_lists()[key]))
+        if outside:
+            print(f"| warning: {key} {outside} was never trained in {args.restore_file} "
+                  f"(trained choices {list(trained.choice_lists()[key])})", file=sys.stderr)
+    for side in ("encoder", "decoder"):
+        said, used = (bool(getattr(a, f"{side}_normalize_before", False)) for a in (args, model.args))
+        if said != used:
+            print(f"| warning: {args.restore_file} was trained with {side}-normalize-before {used}, "
+                  f"{args.configs or 'the config'} says {said}; the checkpoint's LayerNorm placement is used",
+                  file=sys.stderr)
+    return space
+
+
+def search_settings(args: Namespace, space: SearchSpace, settings: EvolutionSettings) -> dict[str, Any]:
+    """Everything a search's result depends on (recorded in its state; a resume must match)."""
+    def file_id(path: str) -> dict[str, Any]:
+        stat = Path(path).stat()
+        return {"path": str(Path(path).resolve()), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+
+    return {"schedule": dataclasses.asdict(settings), "seed": args.seed, "cache": not args.no_cache,
+            "latency_constraints": args.latency_constraint, "max_params": args.max_params, "max_flops": args.max_flops,
+            "search_space": {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(space).items()},
+            "restore_file": file_id(args.restore_file), "predictor": file_id(args.ckpt_path),
+            "valid_subset": args.valid_subset, "valid_cnt_max": args.valid_cnt_max,
+            "max_tokens_valid": args.max_tokens_valid, "batch_size_valid": args.batch_size_valid}
+
+
+def check_args(args: Namespace) -> None:
+    if not args.latency_constraint:
+        raise ConfigError("no --latency-constraint (ms) given")
+    if not args.write_config_path:
+        raise ConfigError("no --write-config-path given (where to write the searched SubTransformer)")
+    if not args.ckpt_path:
+        raise ConfigError("no --ckpt-path given (the latency predictor)")
+    if not Path(args.restore_file).is_file():
+        raise CheckpointError(f"SuperTransformer checkpoint not found: {args.restore_file} (--restore-file)")
+    if args.valid_cnt_max < 1:
+        raise ConfigError(f"--valid-cnt-max must be at least 1, got {args.valid_cnt_max}")
+    if len(set(args.latency_constraint)) != len(args.latency_constraint):
+        raise ConfigError(f"--latency-constraint has repeated values: {args.latency_constraint}")
+
+
+def build_fitness(args: Namespace, model: TransformerSuperModel) -> ValidationLoss:
+    """Validation loss on ``--valid-subset`` (first one), with the task and criterion of the config."""
+    use_cuda = torch.cuda.is_available() and not args.cpu
+    task = tasks.setup_task(args)
+    subset = args.valid_subset.split(",")[0]
+    try:
+        task.load_dataset(subset, combine=False, epoch=1)
+    except FileNotFoundError as exc:
+        raise ConfigError(f"cannot load the '{subset}' split from {args.data}: {exc}") from None
+    return ValidationLoss.from_task(task, model, task.build_criterion(args), subset,
+                                    args.max_tokens_valid or args.max_tokens, args.batch_size_valid,
+                                    args.valid_cnt_max, torch.device("cuda" if use_cuda else "cpu"),
+                                    half=bool(args.fp16 and use_cuda), seed=args.seed)
+
+
+def build_costs(args: Namespace, space: SearchSpace, model: TransformerSuperModel) -> CostModel:
+    """Predicted latency (``--ckpt-path``) and, for ``--max-params`` / ``--max-flops``, #params and FLOPs as
+    ``--profile-flops`` counts them."""
+    predictor = load_predictor(args.ckpt_path, args.feature_norm, args.lat_norm)
+    counter = build_for_profiling(model.args)
+    length = dummy_sentence_length(model.args.arch)
+
+    def params(config) -> int:
+        return sampled_params_numel(counter, config)
+
+    def flops(config) -> int:
+        return profile_flops(counter, config, length)["flops"]
+
+    return CostModel(space, predictor.predict, params, flops)
+
+
+@dataclasses.dataclass
+class SearchSetup:
+    """Everything a search needs besides its fitness, built from the command line."""
+
+    settings: EvolutionSettings
+    constraints: list[Constraints]
+    model: TransformerSuperModel
+    space: SearchSpace
+    costs: CostModel
+
+
+def setup(args: Namespace) -> SearchSetup:
+    """Check the arguments, load the SuperTransformer and the predictor (errors before any long work)."""
+    check_args(args)
+    settings = EvolutionSettings(**{name: getattr(args, name) for name in SCHEDULE})
+    constraints = [Constraints(c, args.max_params, args.max_flops) for c in args.latency_constraint]
+    model = load_supertransformer(args.restore_file, data_dir=args.data)
+    space = check_space(args, model)
+    return SearchSetup(settings, constraints, model, space, build_costs(args, space, model))
+
+
+def search_dir_of(args: Namespace) -> Path:
+    """``--search-dir``, else ``<save-dir>/evo_search/<write-config-path stem>`` (the save dir defaulting to the
+    original's ``checkpoints/<--configs path>``)."""
+    if args.search_dir:
+        return Path(args.search_dir)
+    save_dir = default_save_dir(args.configs) if args.save_dir == "checkpoints" and args.configs else args.save_dir
+    return default_search_dir(save_dir, args.write_config_path)
+
+
+SOURCE_GAIN_WARNING_BITS = 0.05
+
+
+def check_source_use(fitness: ValidationLoss, results: Sequence[SearchResult], log) -> list[float]:
+    """Per result, how much worse (bits) its loss gets when every sentence is given another sentence's source;
+    a warning when that is nearly nothing (a SuperTransformer that ignores its source)."""
+    shuffled = fitness.with_shuffled_sources()
+    gains = [shuffled(r.config) - r.loss for r in results]
+    for result, gain in zip(results, gains):
+        if gain < SOURCE_GAIN_WARNING_BITS:
+            log(f"| warning: {result.constraints.name}: the loss rises only {gain:.4f} bits when the sentences get "
+                "other sentences' sources: the SuperTransformer barely uses its source, so the search ranked "
+                "SubTransformers as language models. Train it longer, or with a lower learning rate / longer warmup")
+    return gains
+
+
+def run_search(args: Namespace, log) -> dict[str, Any]:
+    """The whole search; returns the summary (also written to the search folder)."""
+    prepared = setup(args)
+    settings, all_constraints, space, costs = prepared.settings, prepared.constraints, prepared.space, prepared.costs
+    search_dir = search_dir_of(args)
+    recorded = search_settings(args, space, settings)
+    saved = read_state(search_dir, recorded)
+
+    started = time.perf_counter()
+    fitness = build_fitness(args, prepared.model)
+    log(f"| fitness: validation loss on {len(fitness.batches)} batches ({fitness.sentences} sentences) of "
+        f"'{args.valid_subset.split(',')[0]}'; search folder {search_dir}")
+    search = EvolutionarySearch(space, settings, fitness, costs, seed=args.seed, cache=not args.no_cache)
+    if saved is not None:
+        search.load_state(saved)
+        log(f"| resuming the search in {search_dir}: {search.evaluations} evaluations done")
+
+    several = len(all_constraints) > 1
+    results: list[tuple[SearchResult, Path]] = []
+    for constraints in all_constraints:
+        bar = tqdm(total=settings.evo_iter, initial=search.generations_done(constraints), unit="gen",
+                   desc=f"search {constraints.name}", file=sys.stderr, disable=None)
+
+        def on_generation(generation: int, best: SearchResult) -> None:
+            write_state(search_dir, recorded, search.state(), search.history, space)
+            bar.update(1)
+            bar.write(f"| {constraints.name} | generation {generation + 1}/{settings.evo_iter} | best loss "
+                      f"{best.loss:.4f} | predicted {best.latency_ms:.2f} ms | evaluations {search.evaluations}",
+                      file=sys.stderr)
+
+        result = search.run(constraints, on_generation)
+        bar.close()
+        path = output_yaml_path(args.write_config_path, constraints, several)
+        write_subtransformer_yaml(result.config, path)
+        results.append((result, path))
+        log(f"| {constraints.name}: loss {result.loss:.4f}, predicted latency {result.latency_ms:.2f} ms -> {path}")
+    source_gains = check_source_use(fitness, [r for r, _ in results], log)
+    plot_search(search.history, [r for r, _ in results], search_dir / PLOT,
+                title=f"HAT evolutionary search ({Path(args.restore_file).name})")
+    summary = {
+        "results": [{"latency_constraint_ms": r.constraints.latency_ms, "max_params": r.constraints.max_params,
+                     "max_flops": r.constraints.max_flops, "config_path": str(path), "loss": r.loss,
+                     "predicted_latency_ms": r.latency_ms, "params": costs.params(r.config),
+                     "flops": costs.flops(r.config), "gene": r.gene, "config": r.config,
+                     "best_loss_per_generation": r.best_per_generation, "source_gain_bits": gain}
+                    for (r, path), gain in zip(results, source_gains)],
+        "evaluations": search.evaluations,
+        "evaluations_original_schedule": settings.original_evaluations * len(all_constraints),
+        "wall_s": time.perf_counter() - started,
+        "search_dir": str(search_dir), "plot": str(search_dir / PLOT), "seed": args.seed, "cache": not args.no_cache,
+    }
+    write_summary(search_dir, summary)
+    return summary
