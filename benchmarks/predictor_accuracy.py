@@ -18,10 +18,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
 
-from hat.cli import run_cli  # noqa: E402
+from hat.cli import run_cli, stderr_log  # noqa: E402
 from hat.latency.dataset import LatencyData, read_latency_csv  # noqa: E402
-from hat.latency.predictor import (MODELS, MLPRecipe, default_lat_norm, evaluate, split_indices,  # noqa: E402
-                                   stderr_log, train_predictor)
+from hat.latency.fitting import MLPRecipe, default_lat_norm, evaluate, split_indices, train_predictor  # noqa: E402
+from hat.latency.predictor import MODELS  # noqa: E402
 
 SEEDS = (1, 2, 3)
 FEW_ROWS = 400

@@ -13,7 +13,7 @@ import sys
 import types
 from argparse import Namespace
 from pathlib import Path
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Mapping, Optional
 
 import torch
 
@@ -29,7 +29,11 @@ def _alias_legacy_fairseq_modules() -> None:
 
 
 def load_trusted(path: PathLike) -> Dict[str, Any]:
-    """Load a trusted checkpoint file to CPU (``weights_only=False``), with clear errors."""
+    """Load a trusted checkpoint file to CPU (``weights_only=False``), with clear errors.
+
+    The one check of every command that reads a checkpoint (``train.py --restore-file``, ``generate.py --path``,
+    ``test.sh``, the export, :func:`hat.loading.load_supertransformer`): a missing, truncated or foreign file is a
+    one-line :class:`CheckpointError`, the same everywhere."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint not found: {path}")
@@ -37,8 +41,9 @@ def load_trusted(path: PathLike) -> Dict[str, Any]:
     try:
         state = torch.load(path, map_location="cpu", weights_only=False)
     except Exception as exc:  # torch raises many types for truncated or foreign files
-        raise CheckpointError(f"{path} is not a readable PyTorch checkpoint ({type(exc).__name__}: {exc})") from None
-    if not isinstance(state, dict) or "model" not in state:
+        reason = " ".join(f"{type(exc).__name__}: {exc}".split()).split(". ")[0]  # one line, its first sentence
+        raise CheckpointError(f"{path} is not a readable PyTorch checkpoint ({reason})") from None
+    if not isinstance(state, dict) or not isinstance(state.get("model"), Mapping):
         raise CheckpointError(f"{path} is not a fairseq checkpoint (no 'model' entry)")
     return state
 

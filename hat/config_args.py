@@ -1,4 +1,5 @@
-"""Original HAT YAML config files -> fairseq arguments (reference 1.2).
+"""Original HAT YAML config files -> fairseq arguments (read as the original's ``get_parser`` in ``fairseq/options.py``
+reads them, with configargparse).
 
 Files are read with configargparse's ``key: value`` reader, as the original: each key is a flag name
 without ``--``, ``[a, b]`` is a multi-value argument, ``True`` switches a flag on and a false value
@@ -6,7 +7,9 @@ leaves it off, ``#`` starts a comment, and ``data:`` is the translation data fol
 overrides the files; a key that no flag knows is an error naming the key and its file.
 """
 import argparse
+import io
 import itertools
+import re
 from collections import OrderedDict
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
@@ -20,16 +23,57 @@ TRUE_VALUES = {"true", "yes"}
 FALSE_VALUES = {"false", "no"}
 
 
+# One line of a config file as configargparse's ``DefaultConfigFileParser.parse`` splits it (its own pattern).
+_CONFIG_LINE = re.compile(r"^(?P<key>[^:=;#\s]+)\s*"
+                          r"(?:(?P<equal>[:=\s])\s*([\'\"]?)(?P<value>.+?)?\3)?"
+                          r"\s*(?:\s[;#]\s*(?P<comment>.*?)\s*)?$")
+
+
+def _value_syntax_error(value: str) -> Optional[str]:
+    """What is wrong with a value that configargparse would silently read as a string, if anything."""
+    if value.count("[") != value.count("]") or value.startswith("[") != value.endswith("]"):
+        what = "the '[' is never closed" if value.startswith("[") and not value.endswith("]") else "unbalanced [ ]"
+        return f"{what} in {value!r} (a list is written [a, b] on one line)"
+    if value[:1] in "'\"" and (len(value) < 2 or value[-1] != value[0]):
+        return f"the quote {value[0]} is never closed in {value}"
+    return None
+
+
+def check_config_syntax(path: str, text: str) -> None:
+    """Raise a ConfigError naming the file, line number and key of the first line configargparse would misread.
+
+    configargparse reads ``key: [96, 64`` (bracket missing) as the string ``'[96, 64'``, which the
+    argument parser later rejects with its whole usage text and no file name; such a line, an
+    unclosed quote, or a line that is no ``key: value`` at all is reported here instead.
+    """
+    for number, line in enumerate(text.splitlines(), 1):
+        line = line.strip()
+        if not line or line[0] in "#;[" or line.startswith("---"):  # what configargparse skips
+            continue
+        match = _CONFIG_LINE.match(line)
+        if match is None:
+            raise ConfigError(f"{path}, line {number}: not a 'key: value' line: {line}")
+        value = match.group("value")
+        problem = _value_syntax_error(value) if value else None
+        if problem:
+            raise ConfigError(f"{path}, line {number}: {match.group('key')}: {problem}")
+
+
 def read_config_file(path: str) -> "OrderedDict[str, object]":
-    """The ``key: value`` items of one config file, as configargparse reads them."""
+    """The ``key: value`` items of one config file, as configargparse reads them; a syntax error is one
+    ConfigError naming the file, the line and the key (:func:`check_config_syntax`)."""
     file = Path(path)
     if not file.is_file():
         raise ConfigError(f"config file not found: {path}")
-    with open(file) as stream:
-        try:
-            return configargparse.DefaultConfigFileParser().parse(stream)
-        except configargparse.ConfigFileParserException as exc:
-            raise ConfigError(f"{path}: {exc}") from None
+    try:
+        text = file.read_text()
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path} is not a text config file") from None
+    check_config_syntax(path, text)
+    try:
+        return configargparse.DefaultConfigFileParser().parse(io.StringIO(text))
+    except configargparse.ConfigFileParserException as exc:
+        raise ConfigError(f"{path}: {exc}") from None
 
 
 def translate_legacy_items(items: Dict[str, object]) -> "OrderedDict[str, object]":

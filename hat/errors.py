@@ -1,8 +1,14 @@
-"""The errors a user can cause (bad input, missing or corrupt files, an impossible request).
+"""The errors a user can cause (bad input, missing or corrupt files, a full disk, an impossible request).
 
 Every one is a :class:`HatError`: the command-line tools print its message as one line and exit 2.
 Any other exception is a bug and keeps its traceback.
 """
+import errno
+
+USER_IO_ERRNOS = frozenset({errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EFBIG, errno.EDQUOT,
+                            errno.ENOTDIR, errno.EISDIR, errno.ENAMETOOLONG})
+"""I/O errors the user causes or fixes (permissions, read-only or full disk, file-size limit, quota): they
+become an :class:`OutputError` naming the path."""
 
 
 class HatError(Exception):
@@ -47,3 +53,8 @@ class StageError(HatError):
 
 class OutputError(HatError):
     """An output file or folder cannot be written (permissions, full disk, file-size limit)."""
+
+
+def output_error(path: object, exc: OSError) -> OutputError:
+    """The :class:`OutputError` of an I/O error the user can fix while writing ``path``."""
+    return OutputError(f"cannot write {path}: {exc.strerror or exc}")

@@ -1,5 +1,8 @@
-"""Command-line flags of the SuperTransformer model (reference 2.12), in one place."""
+"""Command-line flags of the SuperTransformer model (the original's ``TransformerSuperModel.add_args`` in
+``fairseq/models/transformer_super.py``), in one place."""
 from fairseq import utils
+
+from .search_space import choice_flag_defaults
 
 
 def add_model_args(parser) -> None:
@@ -25,18 +28,10 @@ def add_model_args(parser) -> None:
     p("--get-attn", action="store_true", default=False, help="(original flag, accepted for compatibility)")
     p("--no-decoder-final-norm", action="store_true", help="no final LayerNorm in a pre-LN decoder")
 
-    # SuperTransformer search space (defaults are the original's).
+    # SuperTransformer search space: flag names and defaults (the original's) from the schema in search_space.
     int_list = dict(nargs="+", type=int)
-    p("--encoder-embed-choice", default=[512, 256, 128], **int_list)
-    p("--decoder-embed-choice", default=[512, 256, 128], **int_list)
-    p("--encoder-layer-num-choice", default=[7, 6, 5, 4, 3, 2], **int_list)
-    p("--decoder-layer-num-choice", default=[7, 6, 5, 4, 3, 2], **int_list)
-    p("--encoder-ffn-embed-dim-choice", default=[4096, 3072, 2048, 1024], **int_list)
-    p("--decoder-ffn-embed-dim-choice", default=[4096, 3072, 2048, 1024], **int_list)
-    p("--encoder-self-attention-heads-choice", default=[16, 8, 4, 2, 1], **int_list)
-    p("--decoder-self-attention-heads-choice", default=[16, 8, 4, 2, 1], **int_list)
-    p("--decoder-ende-attention-heads-choice", default=[16, 8, 4, 2, 1], **int_list)
-    p("--decoder-arbitrary-ende-attn-choice", default=[-1, 1, 2], **int_list)
+    for flag, default in choice_flag_defaults().items():
+        p(flag, default=default, **int_list)
     p("--qkv-dim", type=int, default=None, help="Q/K/V projection width q (default: the super embed dim)")
     p("--vocab-original-scaling", action="store_true", default=False,
       help="scale embeddings by sqrt(super dim) instead of sqrt(sampled dim)")

@@ -1,17 +1,18 @@
-"""#Params and FLOPs of a SubTransformer by the original's rules (reference section 4).
+"""#Params and FLOPs of a SubTransformer by the original's rules (the original's `TransformerSuperModel.get_sampled_params_numel` and `train.py --profile-flops`).
 
 Both exclude the token embeddings and the output projection ("they depend on the task"), so they
 need no dataset: the model is built on a small dummy vocabulary.
 """
 import warnings
 from argparse import Namespace
-from typing import Any, Dict, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 import torch
 from fairseq.data import Dictionary
 
 from .models.transformer_super import TransformerSuperModel
-from .search_space import check_fits, config_from_args
+from .search_space import (OFF_SPACE_FLAG, ConfigError, check_choices, check_fits, choice_flag_defaults,
+                           config_from_args, yaml_label)
 
 DUMMY_TOKEN = 7  # the original's dummy sentence: EOS (2) then token 7 (the fourth regular word)
 
@@ -86,9 +87,37 @@ class _TeacherForced(torch.nn.Module):
         return self.model(src_tokens, src_lengths, prev_output_tokens)[0]
 
 
+def _given_choices(args: Namespace) -> Dict[str, Tuple[List[int], str]]:
+    """The ``*-choice`` lists that define a search space for ``--profile-flops``, with where each was set: a key of
+    the config files (``--configs``, ``--sub-configs``) or a list changed on the command line. The original's
+    ``--configs=<sub.yml> --sub-configs=common.yml`` sets none: the parser defaults are no space."""
+    from .config_args import read_config_file
+
+    set_in = {}
+    for path in (getattr(args, "configs", None), getattr(args, "sub_configs", None)):
+        if path:
+            set_in.update({key: path for key in read_config_file(path)})
+    given = {}
+    for flag, default in choice_flag_defaults().items():
+        key, value = flag[2:], getattr(args, flag[2:].replace("-", "_"), None)
+        if value is not None and (key in set_in or list(value) != default):
+            given[key] = (list(value), set_in.get(key, "the command line"))
+    return given
+
+
 def profile_subtransformer(args: Namespace) -> Dict[str, Any]:
-    """#Params and FLOPs of the SubTransformer given by the ``*-subtransformer`` arguments (``--profile-flops``)."""
+    """#Params and FLOPs of the SubTransformer given by the ``*-subtransformer`` arguments (``--profile-flops``).
+
+    The config must fit the SuperTransformer's dimensions (:func:`check_fits`) and, unless ``args.allow_off_space``,
+    be in the ``*-choice`` lists the config files set (none in the original's SubTransformer configs)."""
     config = check_fits(config_from_args(args), args)
+    if not getattr(args, "allow_off_space", False):
+        for key, (choices, where) in _given_choices(args).items():
+            try:
+                check_choices(config, {key: choices}, label=yaml_label)
+            except ConfigError as error:
+                raise ConfigError(f"SubTransformer: {error}, the search space of {where} ({OFF_SPACE_FLAG} profiles "
+                                  "a config outside it)") from None
     model = build_for_profiling(args)
     length = dummy_sentence_length(args.arch, getattr(args, "dummy_sentence_length", None))
     result = {"config": config, "params": sampled_params_numel(model, config), "dummy_sentence_length": length}

@@ -1,7 +1,7 @@
 """The SubTransformer config schema of HAT: search space, validation, sampling, genes, features, YAML.
 
 This is the single place that defines what a SubTransformer config is. A config is the original's
-nested dict (reference section 1.1)::
+nested dict (as the original's ``sample_configs`` in ``fairseq/utils.py`` returns it)::
 
     {'encoder': {'encoder_embed_dim': int, 'encoder_layer_num': int,
                  'encoder_ffn_embed_dim': [int, ...], 'encoder_self_attention_heads': [int, ...]},
@@ -38,12 +38,18 @@ __all__ = [
     "ARBITRARY_ENDE_ATTN_VALUES",
     "check_fits",
     "check_fits_model",
+    "check_choices",
+    "check_trained_space",
+    "trained_space",
+    "OFF_SPACE_FLAG",
+    "yaml_label",
     "active_config",
     "config_features",
     "config_from_args",
     "read_subtransformer_yaml",
     "write_subtransformer_yaml",
     "format_subtransformer_yaml",
+    "choice_flag_defaults",
 ]
 
 
@@ -54,7 +60,8 @@ SubTransformerConfig = dict
 PARTS = ("encoder", "decoder")
 
 ARBITRARY_ENDE_ATTN_VALUES = (-1, 1, 2)
-"""Legal ``decoder_arbitrary_ende_attn`` values (reference section 1.8)."""
+"""Legal ``decoder_arbitrary_ende_attn`` values (the original's ``TransformerDecoder.extract_features`` in
+``fairseq/models/transformer_super.py`` accepts no other)."""
 
 # Latency feature 10 encodes an arbitrary-attention value as the number of attended encoder layers.
 _ATTENDED_ENCODER_LAYERS = {-1: 1, 1: 2, 2: 3}
@@ -69,6 +76,7 @@ class _Field:
     per_layer: bool  # a list with one entry per layer, else a single int
     limit: str | None = None  # super dimension (SearchSpace / args attribute) that bounds its values
     heads: bool = False  # a head count: every choice must divide qkv_dim
+    default: tuple[int, ...] = ()  # default of its ``--*-choice`` flag (the original's)
 
     @property
     def part(self) -> str:
@@ -83,25 +91,35 @@ class _Field:
         return self.name.replace("_", "-") + ("-all" if self.per_layer else "") + "-subtransformer"
 
 
-# The schema, in config-dict order, which is also the gene order (7.2) and the feature order (5.4).
+# The schema, in config-dict order, which is also the gene order (the original's ``Converter.config2gene`` in
+# ``fairseq/evolution.py``) and the feature order (its ``get_config_features`` in ``fairseq/utils.py``).
+# Defaults of the ``--*-choice`` flags are the original's (``TransformerSuperModel.add_args``).
 _FIELDS = (
-    _Field("encoder_embed_dim", "encoder_embed_choice", False, limit="encoder_embed_dim"),
-    _Field("encoder_layer_num", "encoder_layer_num_choice", False, limit="encoder_layers"),
-    _Field("encoder_ffn_embed_dim", "encoder_ffn_embed_dim_choice", True, limit="encoder_ffn_embed_dim"),
-    _Field("encoder_self_attention_heads", "encoder_self_attention_heads_choice", True, heads=True),
-    _Field("decoder_embed_dim", "decoder_embed_choice", False, limit="decoder_embed_dim"),
-    _Field("decoder_layer_num", "decoder_layer_num_choice", False, limit="decoder_layers"),
-    _Field("decoder_ffn_embed_dim", "decoder_ffn_embed_dim_choice", True, limit="decoder_ffn_embed_dim"),
-    _Field("decoder_self_attention_heads", "decoder_self_attention_heads_choice", True, heads=True),
-    _Field("decoder_ende_attention_heads", "decoder_ende_attention_heads_choice", True, heads=True),
-    _Field("decoder_arbitrary_ende_attn", "decoder_arbitrary_ende_attn_choice", True),
+    _Field("encoder_embed_dim", "encoder_embed_choice", False, limit="encoder_embed_dim", default=(512, 256, 128)),
+    _Field("encoder_layer_num", "encoder_layer_num_choice", False, limit="encoder_layers", default=(7, 6, 5, 4, 3, 2)),
+    _Field("encoder_ffn_embed_dim", "encoder_ffn_embed_dim_choice", True, limit="encoder_ffn_embed_dim",
+           default=(4096, 3072, 2048, 1024)),
+    _Field("encoder_self_attention_heads", "encoder_self_attention_heads_choice", True, heads=True,
+           default=(16, 8, 4, 2, 1)),
+    _Field("decoder_embed_dim", "decoder_embed_choice", False, limit="decoder_embed_dim", default=(512, 256, 128)),
+    _Field("decoder_layer_num", "decoder_layer_num_choice", False, limit="decoder_layers", default=(7, 6, 5, 4, 3, 2)),
+    _Field("decoder_ffn_embed_dim", "decoder_ffn_embed_dim_choice", True, limit="decoder_ffn_embed_dim",
+           default=(4096, 3072, 2048, 1024)),
+    _Field("decoder_self_attention_heads", "decoder_self_attention_heads_choice", True, heads=True,
+           default=(16, 8, 4, 2, 1)),
+    _Field("decoder_ende_attention_heads", "decoder_ende_attention_heads_choice", True, heads=True,
+           default=(16, 8, 4, 2, 1)),
+    _Field("decoder_arbitrary_ende_attn", "decoder_arbitrary_ende_attn_choice", True,
+           default=ARBITRARY_ENDE_ATTN_VALUES),
 )
 _FIELD_BY_NAME = {field.name: field for field in _FIELDS}
 
 FEATURE_NAMES: tuple[str, ...] = tuple(f.name + ("_avg" if f.per_layer else "") for f in _FIELDS)
-"""Names of the 10 latency-predictor features (CSV header of reference section 5.3), in order."""
+"""Names of the 10 latency-predictor features (the original's ``get_feature_info`` in ``fairseq/utils.py``: the
+CSV header of its latency datasets), in order."""
 
-# Layout of a SubTransformer YAML file (reference 7.6): groups of keys, each group followed by a blank line.
+# Layout of a SubTransformer YAML file (as the original's ``evo_search.py`` writes ``--write-config-path``): groups
+# of keys, each group followed by a blank line.
 _YAML_LAYOUT = (
     ("encoder_embed_dim", "decoder_embed_dim"),
     ("encoder_ffn_embed_dim", "decoder_ffn_embed_dim"),
@@ -117,6 +135,19 @@ SUBTRANSFORMER_KEYS: Mapping[str, tuple[str, str]] = MappingProxyType(
 
 E.g. ``'encoder-embed-dim-subtransformer' -> ('encoder', 'encoder_embed_dim')``.
 """
+
+
+def choice_flag_defaults() -> dict[str, list[int]]:
+    """The search-space flags and their defaults, by flag name (``'--encoder-embed-choice': [512, 256, 128]``, ...).
+
+    In the order of the original's parser: the encoder and decoder flag of each kind together.
+    """
+    def position(field: _Field) -> tuple[int, int]:
+        same_part = [f for f in _FIELDS if f.part == field.part]
+        return same_part.index(field), PARTS.index(field.part)
+
+    return {"--" + _cli(field.choice_attr): list(field.default) for field in sorted(_FIELDS, key=position)}
+
 
 # The SuperTransformer dimensions that bound a config (argparse attribute names).
 _SUPER_DIMS = (
@@ -223,14 +254,35 @@ def _normalise(config: Any, label: Callable[[str], str] = str) -> SubTransformer
     return result
 
 
-def _entries(config: SubTransformerConfig, field: _Field, super_layers: int) -> list[tuple[str, int]]:
-    """``(label, value)`` of every value of ``field``; a per-layer list may not exceed ``super_layers``."""
+def _entries(config: SubTransformerConfig, field: _Field, super_layers: int | None,
+             label: Callable[[str], str] = str) -> list[tuple[str, int]]:
+    """``(label, value)`` of every value of ``field``; a per-layer list may not exceed ``super_layers`` (None: no
+    limit). ``label`` maps a field name to the name used in error messages."""
     value = config[field.part][field.name]
     if not field.per_layer:
-        return [(field.name, value)]
-    if len(value) > super_layers:
-        raise ConfigError(f"{field.name} has {len(value)} entries, more than {field.part}-layers {super_layers}")
-    return [(f"{field.name}[{i}]", v) for i, v in enumerate(value)]
+        return [(label(field.name), value)]
+    if super_layers is not None and len(value) > super_layers:
+        raise ConfigError(f"{label(field.name)} has {len(value)} entries, more than {field.part}-layers {super_layers}")
+    return [(f"{label(field.name)}[{i}]", v) for i, v in enumerate(value)]
+
+
+def yaml_label(name: str) -> str:
+    """The YAML key / ``--`` flag name (without ``--``) of a config field, for error messages about a SubTransformer
+    YAML file (``'encoder_embed_dim'`` -> ``'encoder-embed-dim-subtransformer'``)."""
+    return _FIELD_BY_NAME[name].yaml_key
+
+
+def _check_in_choices(config: SubTransformerConfig, choices: Mapping[str, Sequence[int]],
+                      label: Callable[[str], str]) -> None:
+    """Raise unless every value of the normalised ``config`` is in its field's list of ``choices`` (by choice key,
+    ``'encoder-embed-choice'``); a field without a list is not checked."""
+    for field in _FIELDS:
+        allowed = choices.get(_cli(field.choice_attr))
+        if allowed is None:
+            continue
+        for name, value in _entries(config, field, None, label):
+            if value not in allowed:
+                raise ConfigError(f"{name}={value} is not in {_cli(field.choice_attr)} {list(allowed)}")
 
 
 def _active(config: SubTransformerConfig, field: _Field) -> Any:
@@ -296,7 +348,8 @@ class SearchSpace:
         return getattr(self, f"{field.part}_layers")
 
     def _gene_slots(self) -> list[tuple[_Field, int | None, tuple[int, ...]]]:
-        """One ``(field, layer index or None, choices)`` per gene position, in gene order (7.2)."""
+        """One ``(field, layer index or None, choices)`` per gene position, in gene order (the original's
+        ``Converter.get_gene_choice``)."""
         slots: list[tuple[_Field, int | None, tuple[int, ...]]] = []
         for field in _FIELDS:
             choices = getattr(self, field.choice_attr)
@@ -306,25 +359,29 @@ class SearchSpace:
                 slots.append((field, None, choices))
         return slots
 
-    def validate(self, config: Mapping[str, Any]) -> SubTransformerConfig:
+    def validate(self, config: Mapping[str, Any], label: Callable[[str], str] = str) -> SubTransformerConfig:
         """Check ``config`` against this space and return a normalised copy (ints, lists).
 
         Every value (also list entries beyond the sampled depth) must be in its choice list; per-layer
-        lists need at least N_e / N_d entries and at most the super layer count. Raises ConfigError.
+        lists need at least N_e / N_d entries and at most the super layer count. Raises ConfigError naming
+        the key (``label`` maps a field name to it, e.g. :func:`yaml_label`), the value and the choices.
         """
-        config = _normalise(config)
+        config = _normalise(config, label)
         for field in _FIELDS:
-            choices = getattr(self, field.choice_attr)
-            for label, value in _entries(config, field, self._super_layers(field)):
-                if value not in choices:
-                    raise ConfigError(f"{label}={value} is not in {_cli(field.choice_attr)} {list(choices)}")
+            _entries(config, field, self._super_layers(field), label)
+        _check_in_choices(config, self.choice_lists(), label)
         return config
 
     def sample(self, seed: int) -> SubTransformerConfig:
-        """The original training-time sampler (8.2), seeded with ``seed`` (the update count).
+        """The original training-time sampler (``sample_configs`` in ``fairseq/utils.py``), seeded with ``seed``
+        (the update count, as the original's ``train.py``).
 
         Draw order: encoder/decoder embed dim, encoder/decoder layer num, per encoder layer (FFN, heads),
         per decoder layer (FFN, self heads, enc-dec heads), then N̂_d arbitrary values. Uses a local RNG.
+
+        The result is canonical: every per-layer list has N_e / N_d entries. The original draws N̂_d arbitrary
+        values (and returns them all); the draws are the same here, but the values of the layers beyond N_d,
+        which no model reads, are dropped, so the active values (and the features) are the original's.
         """
         rng = random.Random(seed)
         encoder_embed_dim = rng.choice(self.encoder_embed_choice)
@@ -344,6 +401,7 @@ class SearchSpace:
             for _ in range(decoder_layer_num)
         ]
         arbitrary = [rng.choice(self.decoder_arbitrary_ende_attn_choice) for _ in range(self.decoder_layers)]
+        arbitrary = arbitrary[:decoder_layer_num]  # all N̂_d drawn as the original, only the active ones kept
         encoder_ffn, encoder_heads = (list(column) for column in zip(*encoder_layers))
         decoder_ffn, decoder_self, decoder_ende = (list(column) for column in zip(*decoder_layers))
         return {
@@ -364,7 +422,8 @@ class SearchSpace:
         }
 
     def _extreme(self, pick: Callable[[tuple[int, ...]], int]) -> SubTransformerConfig:
-        """Every field set to ``pick(choices)``, lists of super length, arbitrary attention 1 everywhere (8.4)."""
+        """Every field set to ``pick(choices)``, lists of super length, arbitrary attention 1 everywhere (the
+        original's ``get_represent_configs`` in ``fairseq/utils.py``)."""
         config: SubTransformerConfig = {part: {} for part in PARTS}
         for field in _FIELDS:
             value = 1 if field.arbitrary else pick(getattr(self, field.choice_attr))
@@ -380,11 +439,12 @@ class SearchSpace:
         return self._extreme(min)
 
     def gene_choices(self) -> list[tuple[int, ...]]:
-        """The choice list of every gene position (layout 7.2, length 2 + 2N̂_e + 2 + 4N̂_d)."""
+        """The choice list of every gene position (the original's gene layout, length 2 + 2N̂_e + 2 + 4N̂_d)."""
         return [choices for _, _, choices in self._gene_slots()]
 
     def config_to_gene(self, config: Mapping[str, Any]) -> list[int]:
-        """Encode a valid config as a gene; positions of inactive layers get the layer-0 value (7.2)."""
+        """Encode a valid config as a gene; positions of inactive layers get the layer-0 value (as the original's
+        ``Converter.config2gene``)."""
         config = self.validate(config)
         gene = []
         for field, i, _ in self._gene_slots():
@@ -436,6 +496,51 @@ def check_fits(config: Mapping[str, Any], args: Any) -> SubTransformerConfig:
     return config
 
 
+def check_choices(config: Mapping[str, Any], choices: Mapping[str, Sequence[int]],
+                  label: Callable[[str], str] = str) -> SubTransformerConfig:
+    """Check ``config`` against some choice lists only (by choice key: ``{'encoder-embed-choice': [96, 64]}``) and
+    return it normalised; fields without a list are not checked. Raises ConfigError naming the key, the value and
+    the choices (``label`` as in :meth:`SearchSpace.validate`)."""
+    config = _normalise(config, label)
+    _check_in_choices(config, choices, label)
+    return config
+
+
+def trained_space(args: Any) -> SearchSpace | None:
+    """The search space a SuperTransformer was trained with: the ``*_choice`` arguments saved in its checkpoint.
+
+    None where the choice arguments are no space: a SubTransformer checkpoint (``train_subtransformer``, the
+    original's SubTransformer training, whose choice arguments are the parser defaults; or a compact one,
+    ``compact_subtransformer``) or arguments without choice lists.
+    """
+    if getattr(args, "train_subtransformer", False) or getattr(args, "compact_subtransformer", False):
+        return None
+    if any(getattr(args, field.choice_attr, None) is None for field in _FIELDS):
+        return None
+    return SearchSpace.from_args(args)
+
+
+OFF_SPACE_FLAG = "--allow-off-space"
+"""The flag of ``generate.py``, the export and ``train.py --profile-flops`` that runs a config outside the space."""
+
+
+def check_trained_space(config: Mapping[str, Any], args: Any, source: str, allow_off_space: bool = False) -> None:
+    """Raise a ConfigError (``source``, then the key, the value and the choices) unless the SubTransformer YAML
+    config ``config`` is in the space the SuperTransformer of ``args`` was trained with (:func:`trained_space`).
+
+    Nothing is checked with ``allow_off_space`` or where the arguments hold no space (a SubTransformer checkpoint):
+    then only :func:`check_fits` applies.
+    """
+    space = None if allow_off_space else trained_space(args)
+    if space is None:
+        return
+    try:
+        space.validate(config, label=yaml_label)
+    except ConfigError as error:
+        raise ConfigError(f"{source}: {error}, the search space the SuperTransformer was trained with "
+                          f"({OFF_SPACE_FLAG} runs a config outside it)") from None
+
+
 def active_config(config: Mapping[str, Any]) -> SubTransformerConfig:
     """``config`` normalised, with every per-layer list cut to the sampled layer count."""
     config = _normalise(config)
@@ -456,7 +561,8 @@ def check_fits_model(config: Mapping[str, Any], model: Any) -> SubTransformerCon
 
 
 def config_features(config: Mapping[str, Any]) -> list[float]:
-    """The 10 latency-predictor features of a config (5.4), in :data:`FEATURE_NAMES` order.
+    """The 10 latency-predictor features of a config (the original's ``get_config_features``), in
+    :data:`FEATURE_NAMES` order.
 
     Embed dims and layer counts as floats; per-layer fields averaged (float64) over the first N layers;
     arbitrary attention mapped -1 -> 1, 1 -> 2, 2 -> 3 before averaging.
@@ -519,7 +625,8 @@ def read_subtransformer_yaml(path: str | os.PathLike) -> SubTransformerConfig:
 
 
 def format_subtransformer_yaml(config: Mapping[str, Any]) -> str:
-    """The text of a SubTransformer YAML file in the original layout (7.6), lists truncated to N_e / N_d."""
+    """The text of a SubTransformer YAML file in the original layout (its ``evo_search.py``), lists truncated to
+    N_e / N_d."""
     config = _normalise(config)
     text = ""
     for group in _YAML_LAYOUT:

@@ -1,5 +1,16 @@
-"""Training through stock fairseq (``fairseq_cli.train``), with HAT's task and model plugged in."""
+"""Training through stock fairseq (``fairseq_cli.train``), with HAT's task and model plugged in.
+
+Resume is exact: a run killed at any point (mid-epoch, during a checkpoint save) and rerun with the same
+command ends with the same weights and optimizer state as an uninterrupted run. fairseq restores the
+update count, the epoch and the position in it from ``checkpoint_last.pt``, seeds dropout with
+``seed + num_updates`` at every update, and the task samples the SubTransformer from the update number;
+what fairseq does not do by default is re-form the batches of each epoch from ``seed`` and the epoch
+(it forms them once, in the epoch the iterator was created, and reuses them), so HAT turns on
+``--update-epoch-batch-itr``. A ``checkpoint_last.pt`` that cannot be read (a truncated copy, a full
+disk) is reported and the newest readable checkpoint of the save dir is used instead.
+"""
 import logging
+import re
 from argparse import Namespace
 from pathlib import Path
 
@@ -9,8 +20,11 @@ from fairseq.dataclass.utils import convert_namespace_to_omegaconf
 from fairseq.logging import progress_bar
 from fairseq_cli import train as fairseq_train
 
+from .checkpoint import load_trusted
 from .config_args import add_config_flags, parse_config_args
+from .errors import USER_IO_ERRNOS, CheckpointError, OutputError
 from .latency.measure import add_latency_args
+from .locks import exclusive_output
 from .models.transformer_super import base_architecture
 from .search_space import SearchSpace, check_fits, config_from_args
 
@@ -27,6 +41,8 @@ def get_parser():
     group = parser.add_argument_group("HAT")
     group.add_argument("--profile-flops", action="store_true", help="print #params and FLOPs of the SubTransformer, then exit")
     group.add_argument("--json", action="store_true", help="print the result as one JSON object")
+    group.add_argument("--log-brief", action="store_true",
+                       help="leave out fairseq's printout of the whole config and model at the start of training")
     add_latency_args(parser)
     return parser
 
@@ -63,6 +79,8 @@ def prepare_training_args(args: Namespace) -> Namespace:
         args.cpu = True
     if args.save_dir == "checkpoints" and getattr(args, "configs", None):
         args.save_dir = default_save_dir(args.configs)
+    # Batches re-formed per epoch from (seed, epoch): what makes a resumed run equal an uninterrupted one.
+    args.update_epoch_batch_itr = True
     # Spawned distributed workers import the plugin from here.
     args.user_dir = str(HAT_PACKAGE_DIR)
     return args
@@ -88,11 +106,98 @@ def _progress_bar_with_one_log_file_handler(*args, **kwargs):
 def train_main(cfg) -> None:
     """fairseq's ``train.main`` (in every distributed worker), with its log-file duplication fixed."""
     progress_bar.progress_bar = _progress_bar_with_one_log_file_handler
+    logging.getLogger("fairseq.checkpoint_utils").addFilter(NO_TRACEBACK_RECORDS)
     fairseq_train.main(cfg)
 
 
+CHECKPOINT_NAME = re.compile(r"checkpoint(?:_last|_best|\d+|_\d+_\d+)\.pt")
+
+
+def _readable(path: Path) -> bool:
+    try:
+        load_trusted(path)
+    except CheckpointError:
+        return False
+    return True
+
+
+def choose_restore_file(args: Namespace) -> None:
+    """Check ``--restore-file`` before any work (in place).
+
+    A named restore file must exist and be readable. With the default (``checkpoint_last.pt`` of the save
+    dir), an unreadable one is reported and the newest readable checkpoint of the save dir is used; if
+    there is none, training stops rather than silently starting from scratch."""
+    save_dir = Path(args.save_dir)
+    if args.restore_file != "checkpoint_last.pt":
+        load_trusted(args.restore_file)  # CheckpointError: missing, truncated or foreign
+        return
+    last = save_dir / "checkpoint_last.pt"
+    if not last.exists() or _readable(last):
+        return
+    others = sorted((p for p in save_dir.iterdir() if CHECKPOINT_NAME.fullmatch(p.name) and p != last),
+                    key=lambda p: p.stat().st_mtime, reverse=True)
+    for candidate in others:
+        if _readable(candidate):
+            logger.warning(f"{last} is unreadable; resuming from {candidate}, the newest readable checkpoint")
+            print(f"| warning: {last} is unreadable; resuming from {candidate}", flush=True)
+            args.restore_file = str(candidate)
+            return
+    raise CheckpointError(f"{last} is unreadable and {save_dir} has no other readable checkpoint; remove it to "
+                          "train from scratch")
+
+
 def run_training(args: Namespace) -> int:
-    """Train with fairseq's own trainer, checkpointing and distributed launch."""
-    cfg = convert_namespace_to_omegaconf(prepare_training_args(args))
-    distributed_utils.call_main(cfg, train_main)
+    """Train with fairseq's own trainer, checkpointing and distributed launch; the save dir is locked
+    against a second run for the whole training."""
+    args = prepare_training_args(args)
+    if getattr(args, "log_brief", False):
+        logging.getLogger("fairseq_cli.train").addFilter(NO_OBJECT_DUMPS)
+    if args.no_save or (args.distributed_rank or 0) > 0:  # one lock per training: rank 0's
+        choose_restore_file(args)
+        return _train(args)
+    with exclusive_output(args.save_dir, "save dir", is_dir=True):
+        choose_restore_file(args)
+        return _train(args)
+
+
+def _train(args: Namespace) -> int:
+    """fairseq's training; a checkpoint that cannot be written (full disk, file-size limit, read-only save
+    dir) is one :class:`OutputError` naming the save dir, and ``checkpoint_last.pt`` stays the last good one."""
+    try:
+        distributed_utils.call_main(convert_namespace_to_omegaconf(args), train_main)
+    except OSError as exc:
+        if exc.errno not in USER_IO_ERRNOS:
+            raise
+        raise OutputError(f"cannot write a checkpoint in {args.save_dir}: {exc.strerror}") from None
+    except RuntimeError as exc:
+        if not any(mark in str(exc) for mark in TORCH_WRITE_FAILURES):
+            raise
+        raise OutputError(f"cannot write a checkpoint in {args.save_dir}: the write stopped half-way (a full "
+                          "disk or a file-size limit)") from None
     return 0
+
+
+TORCH_WRITE_FAILURES = ("inline_container.cc", "PytorchStreamWriter failed")
+"""How ``torch.save``'s zip writer reports a write that failed (it does not raise the OSError)."""
+
+
+class _NoTracebackRecords(logging.Filter):
+    """fairseq's checkpoint writer logs the traceback of a failed save before raising it; the error is
+    reported once, as one line."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("Traceback")
+
+
+NO_TRACEBACK_RECORDS = _NoTracebackRecords()
+
+
+class _NoObjectDumps(logging.Filter):
+    """``--log-brief``: fairseq logs the whole config and the model's printout as objects (thousands of
+    characters each); its progress lines are strings."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return isinstance(record.msg, str)
+
+
+NO_OBJECT_DUMPS = _NoObjectDumps()

@@ -1,4 +1,4 @@
-"""The released HAT models, latency predictors and latency datasets (reference section 10).
+"""The released HAT models, latency predictors and latency datasets (the original's ``download_model.py`` and README).
 
 Names, tasks, published figures and download links. Dropbox share links are fetched as direct downloads
 (``?dl=1``; the original's ``?dl=0`` is the preview page); predictors and latency datasets are raw files
@@ -109,8 +109,3 @@ def zoo_entries(save_path: str = "downloaded_models", latency_path: str = "laten
                                                 f"{ORIGINAL_REPOSITORY_RAW}/latency_dataset/{target}_all.csv",
                                                 Path(latency_path, f"{target}_all.csv"))
     return entries
-
-
-def task_of(model_name: str) -> str:
-    """The config folder of a released model name, e.g. ``wmt14.en-de``."""
-    return TASK_FOLDERS[model_name.split("_")[1]]

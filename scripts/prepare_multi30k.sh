@@ -5,7 +5,7 @@
 # to data/binary/multi30k_SRC_TGT (the path the configs use). Nothing is left half-written on failure.
 set -euo pipefail
 src=$1; tgt=$2; raw=${3:-}; out=${4:-data/multi30k_${src}_${tgt}}
-"${PYTHON:-python}" -m hat.data.multi30k ${raw:+--raw-dir "$raw"} --src "$src" --tgt "$tgt" --out "$out"
+"${PYTHON:-python}" -m hat.cli.prepare_multi30k ${raw:+--raw-dir "$raw"} --src "$src" --tgt "$tgt" --out "$out"
 mkdir -p data/binary
 rm -rf "data/binary/.multi30k_${src}_${tgt}.tmp"
 cp -r "$out/bin" "data/binary/.multi30k_${src}_${tgt}.tmp"

@@ -19,6 +19,13 @@ from hat.models.transformer_super import TransformerSuperModel  # noqa: E402
 from hat.profiling import dummy_dictionary  # noqa: E402
 from hat.search_space import SearchSpace  # noqa: E402
 
+def task_of(model_name: str) -> str:
+    """The config folder of a released model name, e.g. ``wmt14.en-de``."""
+    from hat.zoo import TASK_FOLDERS
+
+    return TASK_FOLDERS[model_name.split("_")[1]]
+
+
 requires_shared = pytest.mark.skipif(not (SHARED / "data").is_dir(), reason="../shared/data is absent")
 
 
@@ -146,7 +153,7 @@ def trained_supernet(synthetic_bin, tmp_path_factory):
     assert proc.returncode == 0, proc.stderr[-3000:]
     from hat.training import CONFIG_FLAGS, get_parser
     from hat.config_args import parse_config_args
-    from hat.latency.predictor import fit_ridge
+    from hat.latency.fitting import fit_ridge
     from hat.models.transformer_super import base_architecture
     from hat.search_space import config_features
 

@@ -55,7 +55,8 @@ def test_fairseq_loader_reads_project_checkpoint(tmp_path):
 
 
 def expected_original_keys(shared: bool):
-    """Reference 3.1: the original's state_dict keys in order, for one encoder and one decoder layer."""
+    """The original's state_dict keys in order (its ``fairseq/models/transformer_super.py``), for one encoder and one
+    decoder layer."""
     def attn(prefix):
         return [f"{prefix}.in_proj_weight", f"{prefix}.in_proj_bias", f"{prefix}.out_proj.weight", f"{prefix}.out_proj.bias"]
 
@@ -214,3 +215,18 @@ def test_stock_fairseq_generate_with_user_dir(synthetic_bin, tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     hypotheses = [line for line in proc.stdout.splitlines() if line.startswith("H-")]
     assert len(hypotheses) == 40
+
+
+def test_architecture_mismatch_is_one_line(tmp_path):
+    """torch's load_state_dict message puts every key on a line of its own: the error stays one line."""
+    model = build_tiny()
+    args = model.args
+    args.source_lang, args.target_lang = "de", "en"
+    write_dicts(tmp_path, model)
+    state = {"args": args, "model": dict(model.state_dict())}
+    del state["model"]["encoder.layers.0.fc1.weight"]
+    state["model"]["decoder.layers.0.fc2.bias"] = torch.zeros(3)
+    save_atomic(state, tmp_path / "broken.pt")
+    with pytest.raises(CheckpointError) as info:
+        hat.load_supertransformer(tmp_path / "broken.pt", data_dir=tmp_path)
+    assert "\n" not in str(info.value) and "fc1.weight" in str(info.value) and "fc2.bias" in str(info.value)

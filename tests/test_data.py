@@ -30,8 +30,9 @@ def test_multi30k_prepare_on_a_slice_of_the_real_corpus(tmp_path):
                 lines = [next(f) for _ in range(300)]
             with gzip.open(raw / f"{name}.{lang}.gz", "wt", encoding="utf-8") as f:
                 f.writelines(lines)
-    proc = subprocess.run([sys.executable, "-m", "hat.data.multi30k", "--raw-dir", str(raw), "--src", "en", "--tgt", "de",
-                           "--out", str(tmp_path / "out"), "--bpe-merges", "300"], cwd=ROOT, capture_output=True, text=True)
+    proc = subprocess.run([sys.executable, "-m", "hat.cli.prepare_multi30k", "--raw-dir", str(raw), "--src", "en",
+                           "--tgt", "de", "--out", str(tmp_path / "out"), "--bpe-merges", "300"],
+                          cwd=ROOT, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr[-2000:]
     text = (tmp_path / "out" / "text" / "train.de").read_text().splitlines()
     assert len(text) == 300 and "@@ " in " ".join(text)  # BPE applied
@@ -49,6 +50,6 @@ def test_failed_download_gives_clear_error_and_no_partial_file(tmp_path, monkeyp
 
 
 def test_missing_raw_file_exits_2_with_message(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "hat.data.multi30k", "--raw-dir", str(tmp_path), "--out",
+    proc = subprocess.run([sys.executable, "-m", "hat.cli.prepare_multi30k", "--raw-dir", str(tmp_path), "--out",
                            str(tmp_path / "out")], cwd=ROOT, capture_output=True, text=True)
     assert proc.returncode == 2 and "missing raw Multi30k file" in proc.stderr and "Traceback" not in proc.stderr

@@ -154,3 +154,51 @@ def test_test_sh_scores_a_real_generation(trained_supernet, sub_yml, tmp_path, m
         expected = sacrebleu.corpus_bleu([detok.detokenize(h.split()) for h in hypotheses],
                                          [[detok.detokenize(r.split()) for r in references]]).score
     assert result["score"] == pytest.approx(expected)
+
+
+def test_bleu_covers_every_sentence_of_a_subset_whose_size_is_not_a_multiple_of_8(trained_supernet, sub_yml,
+                                                                                  tmp_path):
+    """fairseq's batch_by_size with required_batch_size_multiple=8 silently dropped sentences (296 of 300)."""
+    from hat.data.binarize import binarize
+    from hat.data.synthetic import write_synthetic_corpus
+    from hat.evaluation.testing import test_bleu
+
+    # the fixture corpus's training text (hence its dictionary), with a 300-sentence test set
+    data = binarize(write_synthetic_corpus(tmp_path / "text", sizes=(400, 40, 300), vocab_size=20),
+                    tmp_path / "bin", "src", "tgt")
+    assert (data / "dict.src.txt").read_text() == (trained_supernet["data"] / "dict.src.txt").read_text()
+    checkpoint = tmp_path / "ckpt" / "checkpoint_best.pt"
+    checkpoint.parent.mkdir()
+    checkpoint.write_bytes(trained_supernet["ckpt"].read_bytes())
+    result = test_bleu(checkpoint, sub_yml, data, batch_size=128)
+    hypotheses, references = read_generation(result["output"])
+    assert result["sentences"] == len(hypotheses) == len(references) == 300
+
+
+def test_generate_and_export_reject_a_subtransformer_off_the_trained_space(trained_supernet, sub_yml, tmp_path):
+    """Encoder embed dim 24 fits the SuperTransformer (32) but is not in the encoder-embed-choice [32, 16] it was
+    trained with (saved in its checkpoint): one line naming key, value and choices; --allow-off-space runs it."""
+    from hat.search_space import read_subtransformer_yaml
+
+    config = read_subtransformer_yaml(sub_yml)
+    config["encoder"]["encoder_embed_dim"] = 24
+    off = tmp_path / "off.yml"
+    write_subtransformer_yaml(config, off)
+    expected = f"{off}: encoder-embed-dim-subtransformer=24 is not in encoder-embed-choice [32, 16]"
+    generate = [sys.executable, "generate.py", str(trained_supernet["data"]), "--path", str(trained_supernet["ckpt"]),
+                f"--configs={off}", "--gen-subset", "valid", "--beam", "1", "--batch-size", "16", "--cpu"]
+    export = [sys.executable, "scripts/export_subtransformer.py", "--restore-file", str(trained_supernet["ckpt"]),
+              "--configs", str(off), "--out", str(tmp_path / "off.pt")]
+    for command in (generate, export):
+        proc = run(command)
+        errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+        assert proc.returncode == 2, proc.stderr[-3000:]
+        assert len(errors) == 1 and expected in errors[0] and "--allow-off-space" in errors[0]
+        assert "Traceback" not in proc.stderr
+    generated = run([*generate, "--allow-off-space"])
+    assert generated.returncode == 0, generated.stderr[-3000:]
+    assert len(hypotheses_of(generated.stdout)) == 2 * 40
+    assert not (tmp_path / "off.pt").exists()
+    exported = run([*export, "--allow-off-space"])
+    assert exported.returncode == 0, exported.stderr[-3000:]
+    assert load_trusted(tmp_path / "off.pt")["args"].encoder_embed_dim_subtransformer == 24

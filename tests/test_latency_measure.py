@@ -1,5 +1,6 @@
 """Latency measurement (procedure, statistics, modes) and the latency_dataset / train.py CLIs (no timing asserted)."""
 import json
+import os
 import subprocess
 import sys
 from argparse import Namespace
@@ -11,7 +12,8 @@ import torch
 from conftest import ROOT, build_tiny, tiny_args
 from hat.cli import run_cli
 from hat.cli import latency_dataset
-from hat.cli.latency_dataset import sample_seed, settings_path
+from hat.latency import collection
+from hat.latency.collection import sample_seed, settings_path
 from hat.latency.dataset import CSV_HEADER, format_row
 from hat.latency.measure import (DEFAULT_VOCAB_SIZE, WARMUP, LatencyError, MeasureSettings, measure_latency,
                                  settings_from_args, trimmed_mean_std, vocab_size_from_args)
@@ -167,9 +169,12 @@ def tiny_yml(tmp_path):
     return path
 
 
-def run_dataset(yml, csv, size, *extra):
+def run_dataset(yml, csv, size, *extra, probe=False):
+    """latency_dataset.py in process; without the calibration probe unless ``probe`` (its re-measurements
+    of a busy machine would make test times depend on the load)."""
     argv = [f"--configs={yml}", f"--lat-dataset-path={csv}", f"--lat-dataset-size={size}",
             "--lat-vocab-size=16", "--dummy-sentence-length=3", "--lat-threads=1", *extra]
+    argv += ["--lat-probe-retries=0"] if probe else ["--no-lat-probe"]
     return run_cli(latency_dataset.main, argv)
 
 
@@ -183,7 +188,7 @@ def test_all_original_latency_dataset_configs_parse():
     original = [p for p in paths if not p.parts[-3].startswith("multi30k")]
     assert len(original) == 8 and len(paths) == 9  # the 8 original ones and Multi30k's for this CPU
     for path in paths:
-        args = parse_config_args(latency_dataset.get_parser(), [f"--configs={path}"], latency_dataset.CONFIG_FLAGS)
+        args = parse_config_args(collection.get_latency_dataset_parser(), [f"--configs={path}"], collection.CONFIG_FLAGS)
         assert settings_from_args(args).device == ("cuda" if "gpu" in path.name else "cpu")
         assert args.latsilent and args.lat_dataset_size == (2000 if path in original else 400)
         assert SearchSpace.from_args(args).decoder_layer_num_choice == (6, 5, 4, 3, 2, 1)
@@ -239,10 +244,15 @@ RELEASED = [f"--configs={IWSLT}/HAT_iwslt14deen_titanxp@45.6ms_bleu@33.4.yml", f
 
 def test_train_latcpu_json_end_to_end():
     proc = subprocess.run([sys.executable, "train.py", *RELEASED, "--latcpu", "--latiter=2", "--lat-threads=1",
-                           "--lat-vocab-size=512", "--json"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+                           "--lat-vocab-size=512", "--lat-rounds=4", "--lat-probe-retries=0", "--json"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     assert result["latency_ms"] == pytest.approx(result["encoder_ms"] + result["decoder_ms"])
+    # 4 interleaved rounds under the probe; reported by the (lower) median round
+    assert result["rounds"] == 4 and len(result["samples_ms"]) == 4 and result["probe"]["measurements"] == 4
+    kept = sorted(v for v, f in zip(result["samples_ms"], result["round_flagged"]) if not f) or sorted(result["samples_ms"])
+    assert result["latency_ms"] == pytest.approx(kept[(len(kept) - 1) // 2])
     assert {k: result[k] for k in ("device", "threads", "latiter", "beam", "dummy_sentence_length", "vocab_size",
                                    "original_mode")} == {
         "device": "cpu", "threads": 1, "latiter": 2, "beam": 5, "dummy_sentence_length": 23, "vocab_size": 512,
@@ -260,9 +270,10 @@ def test_train_latgpu_without_cuda_exits_2(capsys):
 
 
 def test_validate_measures_fresh_configs_and_compares_with_the_predictor(tiny_yml, tmp_path, capsys, space):
-    from hat.cli.latency_dataset import VALIDATION_ROW0
+    from hat.latency.collection import VALIDATION_ROW0
     from hat.latency.dataset import read_latency_csv
-    from hat.latency.predictor import fit_ridge, load_predictor
+    from hat.latency.fitting import fit_ridge
+    from hat.latency.predictor import load_predictor
 
     csv = tmp_path / "lat.csv"
     assert run_dataset(tiny_yml, csv, 12) == 0
@@ -284,3 +295,90 @@ def test_validate_measures_fresh_configs_and_compares_with_the_predictor(tiny_ym
 def test_validate_needs_a_predictor(tiny_yml, tmp_path, capsys):
     assert run_dataset(tiny_yml, tmp_path / "x.csv", 1, "--validate=2") == 2
     assert "--predictor" in capsys.readouterr().err
+
+
+# --- trustworthy and exclusive datasets, recorded settings, vocabulary -------------------------------------
+
+def test_dataset_rows_have_a_probe_record_and_a_report(tiny_yml, tmp_path, capsys):
+    csv = tmp_path / "lat.csv"
+    assert run_dataset(tiny_yml, csv, 3, probe=True) == 0
+    records = [json.loads(line) for line in collection.probe_path(csv).read_text().splitlines()]
+    assert [r["row"] for r in records] == [0, 1, 2]
+    assert all(r["probe_ratio"] > 0 and r["repeats"] >= 0 and isinstance(r["flagged"], bool) for r in records)
+    assert "| calibration probe: 3 measurements" in capsys.readouterr().err
+    assert csv_lines(csv)[0] == CSV_HEADER and len(csv_lines(csv)) == 4  # the CSV keeps the original format
+
+
+def test_a_second_run_on_the_same_dataset_is_refused_while_the_first_holds_it(tiny_yml, tmp_path, capsys):
+    from hat.locks import exclusive_output
+
+    csv = tmp_path / "lat.csv"
+    with exclusive_output(csv, "latency dataset"):  # what a running latency_dataset.py holds
+        assert run_dataset(tiny_yml, csv, 2) == 2
+    err = capsys.readouterr().err
+    assert f"the latency dataset {csv} is in use by another run (pid {os.getpid()})" in err
+    assert not csv.exists()  # nothing written
+    assert run_dataset(tiny_yml, csv, 2) == 0 and len(csv_lines(csv)) == 3  # released: the rerun works
+
+
+def test_two_concurrent_dataset_processes_write_each_row_once(tiny_yml, tmp_path):
+    csv = tmp_path / "lat.csv"
+    cmd = [sys.executable, "latency_dataset.py", f"--configs={tiny_yml}", f"--lat-dataset-path={csv}",
+           "--lat-dataset-size=30", "--lat-vocab-size=16", "--dummy-sentence-length=3", "--lat-threads=1", "--no-lat-probe"]
+    procs = [subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    results = [p.communicate(timeout=300) for p in procs]
+    for proc, (_, err) in zip(procs, results):  # the loser is refused in one line (or found the CSV complete)
+        assert proc.returncode == 0 or (proc.returncode == 2 and "is in use by another run" in err), err[-2000:]
+    space = SearchSpace.from_args(tiny_args())
+    rows = csv_lines(csv)[1:]
+    assert len(rows) == 30  # each row once, in the dataset's order
+    for row, line in enumerate(rows):
+        assert line.split(",")[:10] == format_row(config_features(space.sample(sample_seed(1, row))), 0, 0, 0, 0).split(",")[:10]
+
+
+def test_predictor_records_the_dataset_settings_and_refuses_repeated_rows(tiny_yml, tmp_path, capsys):
+    from hat.cli import latency_predictor
+    from hat.latency.predictor import load_predictor
+
+    csv = tmp_path / "lat.csv"
+    assert run_dataset(tiny_yml, csv, 12) == 0
+    assert run_cli(latency_predictor.main, ["--lat-dataset-path", str(csv), "--ckpt-path", str(tmp_path / "p.pt")]) == 0
+    recorded = load_predictor(tmp_path / "p.pt").measured_with
+    assert recorded["vocab_size"] == 16 and recorded["threads"] == 1 and recorded["latiter"] == 1
+    assert "search_space" not in recorded
+
+    lines = csv_lines(csv)
+    csv.write_text("\n".join(lines[:3] + [lines[1], lines[2]] + lines[3:]) + "\n")  # rows 0 and 1 written twice
+    capsys.readouterr()
+    assert run_cli(latency_predictor.main, ["--lat-dataset-path", str(csv), "--ckpt-path", str(tmp_path / "q.pt")]) == 2
+    err = capsys.readouterr().err
+    assert "2 rows repeating an earlier row's config (lines 4 (= 2), 5 (= 3);" in err and err.count("\n") == 1
+    assert not (tmp_path / "q.pt").exists()
+    assert run_cli(latency_predictor.main, ["--lat-dataset-path", str(csv), "--ckpt-path", str(tmp_path / "q.pt"),
+                                            "--drop-duplicates", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["train_rows"] + 2 < 14
+
+
+def test_vocabulary_is_said_when_not_from_the_data_and_taken_from_recorded_settings(tmp_path):
+    from hat.latency.measure import resolve_vocab_size, vocab_note
+
+    absent = Namespace(data=str(tmp_path / "absent"), target_lang=None)
+    assert resolve_vocab_size(absent, recorded=7976) == (7976, "the recorded settings (no dictionary in the data folder)")
+    assert "7976-word output vocabulary" in vocab_note(absent, 7976)
+    assert f"{DEFAULT_VOCAB_SIZE}-word" in vocab_note(absent) and "--lat-vocab-size" in vocab_note(absent)
+    (tmp_path / "dict.de.txt").write_text("".join(f"w{i} 1\n" for i in range(20)))
+    assert vocab_note(Namespace(data=str(tmp_path), target_lang="de"), 7976) is None  # the data wins, silently
+
+
+def test_validate_without_data_uses_the_predictors_vocabulary(tiny_yml, tmp_path, capsys):
+    from hat.cli import latency_predictor
+
+    csv = tmp_path / "lat.csv"
+    assert run_dataset(tiny_yml, csv, 12) == 0
+    assert run_cli(latency_predictor.main, ["--lat-dataset-path", str(csv), "--ckpt-path", str(tmp_path / "p.pt")]) == 0
+    capsys.readouterr()
+    argv = [f"--configs={tiny_yml}", "--dummy-sentence-length=3", "--lat-threads=1", "--validate=1",
+            f"--predictor={tmp_path / 'p.pt'}", "--no-lat-probe"]
+    assert run_cli(latency_dataset.main, argv) == 0
+    out, err = capsys.readouterr()
+    assert "16-word output vocabulary (the recorded settings" in out + err

@@ -8,16 +8,16 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import ROOT, SHARED, requires_shared
+from conftest import ROOT, SHARED, requires_shared, task_of
 from hat.cli import run_cli
 from hat.cli.latency_predictor import main as cli_main
-from hat.cli.latency_predictor import parse_args
+from hat.errors import PredictorError
 from hat.latency.dataset import CSV_HEADER, format_row, read_latency_csv
-from hat.latency.predictor import (ORIGINAL_FEATURE_NORM, RELEASED_LAT_NORMS, HatMLP, HatMLPPredictor, MLPRecipe,
-                                   PredictorError, default_lat_norm, evaluate, load_predictor, round_one_digit,
-                                   split_indices, train_predictor)
+from hat.latency.fitting import (MLPRecipe, default_lat_norm, evaluate, parse_predictor_args, round_one_digit,
+                                 split_indices, train_predictor)
+from hat.latency.predictor import ORIGINAL_FEATURE_NORM, RELEASED_LAT_NORMS, HatMLP, HatMLPPredictor, load_predictor
 from hat.search_space import SearchSpace, config_features, read_subtransformer_yaml
-from hat.zoo import SUBTRANSFORMERS, task_of
+from hat.zoo import SUBTRANSFORMERS
 
 PREDICTORS = SHARED / "data" / "hat_latency" / "predictors"
 HARDWARE = {"raspberrypi": "cpu_raspberrypi", "xeon": "cpu_xeon", "titanxp": "gpu_titanxp"}
@@ -223,7 +223,7 @@ def run_main(capsys, *argv: str):
     ("", "is empty"),
     ("encoder_embed_dim,latency_mean_encoder\n512,3.0\n", "missing column(s) encoder_layer_num"),
     (CSV_HEADER + "\n" + "512,6,1024,4,512,2,1024,4,4,nan,1,2,0,0\n", "line 2: decoder_arbitrary_ende_attn_avg is not a finite"),
-    (CSV_HEADER + "\n" + "512,6,1024,4,512,2,1024,4,4,1,1,2,0,0\n" * 5, "at least 10 rows"),
+    (CSV_HEADER + "\n" + "".join(f"512,6,1024,4,512,{n},1024,4,4,1,1,2,0,0\n" for n in range(1, 6)), "at least 10 rows"),
 ])
 def test_cli_reports_bad_csvs_in_one_line(tmp_path, capsys, text, message):
     (tmp_path / "bad.csv").write_text(text)
@@ -251,7 +251,7 @@ def test_cli_script_error_has_no_traceback(tmp_path):
 
 def test_shipped_config_is_read_and_the_command_line_wins():
     config = str(ROOT / "configs" / "wmt14.en-de" / "latency_predictor" / "cpu_xeon.yml")
-    args = parse_args(["--configs", config, "--lr", "0.001"])
+    args = parse_predictor_args(["--configs", config, "--lr", "0.001"])
     assert (args.lat_norm, args.feature_norm, args.hidden_dim, args.train_steps, args.bsz, args.lr) == (
         300.0, list(ORIGINAL_FEATURE_NORM), 400, 5000, 128, 0.001)
     assert args.lat_dataset_path == "./latency_dataset/wmt14ende_cpu_xeon_all.csv" and args.model == "ridge"
@@ -277,3 +277,17 @@ def test_cli_json_trains_evaluates_and_saves(tmp_path, capsys, synthetic_csv, mo
     assert result["test_rmse"] == pytest.approx(evaluate(loaded, data.features[split.test], data.latency[split.test])["rmse"])
     if model == "ridge":
         assert result["test_mape"] < 3  # 1% noise
+
+
+def test_a_model_checkpoint_given_as_predictor_is_one_line_without_torchs_advice(tmp_path):
+    from argparse import Namespace
+
+    torch.save({"args": Namespace(arch="x"), "model": {}}, tmp_path / "checkpoint.pt")
+    with pytest.raises(PredictorError) as info:
+        load_predictor(tmp_path / "checkpoint.pt")
+    message = str(info.value)
+    assert "is not a latency predictor" in message and "\n" not in message and "weights_only" not in message
+    (tmp_path / "cut.pt").write_bytes(b"PK\x03\x04 truncated")
+    with pytest.raises(PredictorError, match="is not a readable latency predictor") as info:
+        load_predictor(tmp_path / "cut.pt")
+    assert "\n" not in str(info.value)

@@ -6,12 +6,12 @@ from functools import lru_cache
 
 import pytest
 
-from conftest import ROOT, build_tiny
+from conftest import ROOT, build_tiny, task_of
 from hat.training import get_parser, CONFIG_FLAGS
 from hat.config_args import parse_config_args
 from hat.profiling import build_for_profiling, dummy_sentence_length, profile_flops, sampled_params_numel
 from hat.search_space import read_subtransformer_yaml
-from hat.zoo import SUBTRANSFORMERS, task_of
+from hat.zoo import SUBTRANSFORMERS
 
 CONFIGS = ROOT / "configs"
 
@@ -48,7 +48,8 @@ def test_flops_do_not_depend_on_vocabulary_and_params_exclude_embeddings():
 
 
 def test_params_closed_form_on_tiny_model(space):
-    """Reference 4.1 closed form, computed independently of the modules' own counters."""
+    """The closed form of the original's ``TransformerSuperModel.get_sampled_params_numel``, computed independently
+    of the modules' own counters."""
     model = build_tiny()
     q = 32
     for seed in range(5):
@@ -102,3 +103,115 @@ def test_cli_names_unknown_key_and_file(tmp_path):
 def test_cli_missing_config_file():
     proc = run_train("--configs=nowhere.yml", "--profile-flops")
     assert proc.returncode == 2 and "nowhere.yml" in proc.stderr and "Traceback" not in proc.stderr
+
+
+SPACE_YML = """\
+arch: transformersuper
+data: {data}
+encoder-embed-dim: 96
+decoder-embed-dim: 96
+encoder-ffn-embed-dim: 192
+decoder-ffn-embed-dim: 192
+encoder-layers: 2
+decoder-layers: 2
+encoder-attention-heads: 4
+decoder-attention-heads: 4
+qkv-dim: 96
+encoder-embed-choice: [96, 64]
+decoder-embed-choice: [96, 64]
+encoder-layer-num-choice: [2]
+decoder-layer-num-choice: [2, 1]
+encoder-ffn-embed-dim-choice: [192, 96]
+decoder-ffn-embed-dim-choice: [192, 96]
+encoder-self-attention-heads-choice: [4, 2]
+decoder-self-attention-heads-choice: [4, 2]
+decoder-ende-attention-heads-choice: [4, 2]
+decoder-arbitrary-ende-attn-choice: [-1, 1]
+"""
+
+SUB_YML = """\
+encoder-embed-dim-subtransformer: {embed}
+decoder-embed-dim-subtransformer: 96
+encoder-ffn-embed-dim-all-subtransformer: [192, 96]
+decoder-ffn-embed-dim-all-subtransformer: [192, 96]
+encoder-layer-num-subtransformer: 2
+decoder-layer-num-subtransformer: 2
+encoder-self-attention-heads-all-subtransformer: [4, {heads}]
+decoder-self-attention-heads-all-subtransformer: [4, 4]
+decoder-ende-attention-heads-all-subtransformer: [4, 2]
+decoder-arbitrary-ende-attn-all-subtransformer: [-1, 1]
+"""
+
+
+@pytest.mark.parametrize("embed, heads, expected", [
+    (80, 2, "encoder-embed-dim-subtransformer=80 is not in encoder-embed-choice [96, 64]"),
+    (96, 3,
+     "encoder-self-attention-heads-all-subtransformer[1]=3 is not in encoder-self-attention-heads-choice [4, 2]"),
+])
+def test_cli_rejects_a_config_off_the_space_of_its_config_files(tmp_path, embed, heads, expected):
+    """Embed 80 <= 96 and 3 heads | qkv-dim 96 fit the SuperTransformer, but are outside the *-choice lists the files
+    set; --allow-off-space profiles them anyway."""
+    space, sub = tmp_path / "space.yml", tmp_path / "sub.yml"
+    space.write_text(SPACE_YML.format(data=tmp_path))
+    sub.write_text(SUB_YML.format(embed=embed, heads=heads))
+    proc = run_train(f"--configs={space}", f"--sub-configs={sub}", "--profile-flops")
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and expected in errors[0] and str(space) in errors[0] and "--allow-off-space" in errors[0]
+    assert "Traceback" not in proc.stderr
+    allowed = run_train(f"--configs={space}", f"--sub-configs={sub}", "--profile-flops", "--json", "--allow-off-space")
+    assert allowed.returncode == 0, allowed.stderr[-2000:]
+    assert json.loads(allowed.stdout.strip().splitlines()[-1])["config"]["encoder"]["encoder_embed_dim"] == embed
+
+
+def test_cli_checks_a_space_in_the_choice_lists_of_the_files_only(tmp_path):
+    """A SubTransformer in the files' space profiles; without *-choice keys (the original's sub.yml + common.yml) the
+    parser defaults are no space: 80 is in none of [512, 256, 128] and only has to fit."""
+    space, sub = tmp_path / "space.yml", tmp_path / "sub.yml"
+    space.write_text(SPACE_YML.format(data=tmp_path))
+    sub.write_text(SUB_YML.format(embed=64, heads=2))
+    assert run_train(f"--configs={space}", f"--sub-configs={sub}", "--profile-flops").returncode == 0
+    no_space = tmp_path / "common.yml"
+    no_space.write_text("".join(line + "\n" for line in SPACE_YML.format(data=tmp_path).splitlines()
+                                if "-choice" not in line))
+    sub.write_text(SUB_YML.format(embed=80, heads=3))
+    proc = run_train(f"--configs={sub}", f"--sub-configs={no_space}", "--profile-flops")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+
+
+def test_cli_yaml_syntax_error_is_one_line_naming_file_line_and_key(tmp_path):
+    """A list with its bracket missing was read as a string, then rejected with ~165 lines of usage, no file named."""
+    bad = tmp_path / "space.yml"
+    text = SPACE_YML.format(data=tmp_path)
+    bad.write_text(text.replace("encoder-embed-choice: [96, 64]", "encoder-embed-choice: [96, 64"))
+    proc = run_train(f"--configs={bad}")
+    assert proc.returncode == 2
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1, proc.stderr[-3000:]
+    assert f"{bad}, line 12: encoder-embed-choice:" in errors[0] and "[96, 64" in errors[0]
+    assert "usage:" not in proc.stderr and "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize("line, expected", [
+    ("encoder-embed-choice: [96, 64", "line 2: encoder-embed-choice: the '[' is never closed in '[96, 64'"),
+    ("encoder-embed-choice: [96, 64 # comment", "line 2: encoder-embed-choice: the '[' is never closed"),
+    ("encoder-embed-choice: 96, 64]", "line 2: encoder-embed-choice: unbalanced [ ]"),
+    ("adam-betas: '(0.9, 0.98)", "line 2: adam-betas: the quote ' is never closed"),
+    (": 5", "line 2: not a 'key: value' line"),
+])
+def test_config_file_syntax_errors_name_file_line_and_key(tmp_path, line, expected):
+    from hat.config_args import read_config_file
+    from hat.errors import ConfigError
+
+    path = tmp_path / "x.yml"
+    path.write_text(f"arch: transformersuper\n{line}\nlr: 0.1\n")
+    with pytest.raises(ConfigError) as error:
+        read_config_file(str(path))
+    assert str(error.value).startswith(f"{path}, {expected}")
+
+
+def test_every_shipped_config_passes_the_syntax_check():
+    from hat.config_args import read_config_file
+
+    for path in sorted(CONFIGS.rglob("*.yml")):
+        read_config_file(str(path))

@@ -1,8 +1,9 @@
-"""scripts/reproduce_multi30k.sh end to end with tiny sizes on the synthetic corpus (so the script cannot rot)."""
+"""scripts/reproduce_multi30k.sh (hat.experiments.multi30k) end to end with tiny sizes on the synthetic corpus
+(so the script cannot rot)."""
 import json
 
 from conftest import TINY_SPACE_YAML, run
-from hat.pipeline import validation_curves
+from hat.experiments.stages import validation_curves
 
 
 def test_reproduction_stages_run_end_to_end_and_write_the_results(synthetic_bin, tmp_path):

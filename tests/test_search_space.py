@@ -13,16 +13,20 @@ from hat.search_space import (
     SUBTRANSFORMER_KEYS,
     ConfigError,
     SearchSpace,
+    check_choices,
     check_fits,
     check_fits_model,
+    check_trained_space,
     config_features,
     config_from_args,
     format_subtransformer_yaml,
     read_subtransformer_yaml,
+    trained_space,
     write_subtransformer_yaml,
+    yaml_label,
 )
 
-# The wmt14.en-de space0 SuperTransformer settings (reference 1.3), with argparse attribute names.
+# The original's configs/wmt14.en-de/supertransformer/space0.yml settings, with argparse attribute names.
 SPACE0_ARGS = dict(
     encoder_embed_choice=[640, 512],
     decoder_embed_choice=[640, 512],
@@ -65,7 +69,8 @@ def make_config(enc_embed, enc_ffn, enc_heads, dec_embed, dec_layers, dec_ffn, d
     }
 
 
-# Reference 8.2 test vectors (original sampler, space0 choices).
+# Test vectors of the original sampler (``sample_configs`` of its fairseq/utils.py, seeded with the update count
+# as its train.py does), space0 choices.
 SAMPLE_VECTORS = {
     0: make_config(512, [1024, 2048, 2048, 1024, 1024, 2048], [4, 4, 4, 8, 8, 8],
                    512, 4, [3072, 2048, 1024, 1024], [4, 8, 4, 8], [8, 8, 4, 4], [1, 1, 2, 2, -1, 2]),
@@ -88,9 +93,21 @@ def space_with(**overrides):
 # ----------------------------------------------------------------------------------------- sampling
 
 
+def canonical(config):
+    """``config`` with every per-layer list cut to its part's layer count (the original's sampler returns N̂_d
+    arbitrary-attention values; only the first N_d are used)."""
+    config = copy.deepcopy(config)
+    for part in ("encoder", "decoder"):
+        n = config[part][f"{part}_layer_num"]
+        for key, value in config[part].items():
+            if isinstance(value, list):
+                config[part][key] = value[:n]
+    return config
+
+
 @pytest.mark.parametrize("seed", sorted(SAMPLE_VECTORS))
-def test_sample_reproduces_reference_vectors(seed):
-    assert SPACE0.sample(seed) == SAMPLE_VECTORS[seed]
+def test_sample_reproduces_original_vectors(seed):
+    assert SPACE0.sample(seed) == canonical(SAMPLE_VECTORS[seed])
 
 
 def test_sample_features_for_first_update():
@@ -110,14 +127,49 @@ def test_sample_leaves_global_rng_alone():
 
 
 @pytest.mark.parametrize("seed", range(50))
-def test_sampled_configs_validate_with_original_list_lengths(seed):
+def test_sampled_configs_are_canonical(seed):
+    """Every per-layer list as long as its part's layer count (a 2-layer decoder had 6 arbitrary values)."""
     config = SPACE0.sample(seed)
     assert SPACE0.validate(config) == config
     enc, dec = config["encoder"], config["decoder"]
     assert len(enc["encoder_ffn_embed_dim"]) == len(enc["encoder_self_attention_heads"]) == enc["encoder_layer_num"]
-    for key in ("decoder_ffn_embed_dim", "decoder_self_attention_heads", "decoder_ende_attention_heads"):
+    for key in ("decoder_ffn_embed_dim", "decoder_self_attention_heads", "decoder_ende_attention_heads",
+                "decoder_arbitrary_ende_attn"):
         assert len(dec[key]) == dec["decoder_layer_num"]
-    assert len(dec["decoder_arbitrary_ende_attn"]) == 6
+
+
+def original_sample_configs(space, seed):
+    """The original's ``sample_configs`` (its ``fairseq/utils.py``), seeded as its ``train.py`` does."""
+    random.seed(seed)
+    enc_embed, dec_embed = random.choice(space.encoder_embed_choice), random.choice(space.decoder_embed_choice)
+    enc_layers = random.choice(space.encoder_layer_num_choice)
+    dec_layers = random.choice(space.decoder_layer_num_choice)
+    enc_ffn, enc_heads, dec_ffn, dec_self, dec_ende = [], [], [], [], []
+    for _ in range(enc_layers):
+        enc_ffn.append(random.choice(space.encoder_ffn_embed_dim_choice))
+        enc_heads.append(random.choice(space.encoder_self_attention_heads_choice))
+    for _ in range(dec_layers):
+        dec_ffn.append(random.choice(space.decoder_ffn_embed_dim_choice))
+        dec_self.append(random.choice(space.decoder_self_attention_heads_choice))
+        dec_ende.append(random.choice(space.decoder_ende_attention_heads_choice))
+    arbitrary = [random.choice(space.decoder_arbitrary_ende_attn_choice) for _ in range(space.decoder_layers)]
+    return make_config(enc_embed, enc_ffn, enc_heads, dec_embed, dec_layers, dec_ffn, dec_self, dec_ende, arbitrary,
+                       enc_layers=enc_layers)
+
+
+@pytest.mark.parametrize("layer_nums", [[2], [6, 5, 4, 3, 2, 1]])
+def test_canonical_sampling_keeps_the_original_draws_and_features(layer_nums):
+    """Only the arbitrary values of layers beyond N_d are dropped: active values and features are the original's."""
+    space = space_with(decoder_layer_num_choice=layer_nums)
+    state = random.getstate()
+    try:
+        for seed in range(30):
+            config, original = space.sample(seed), original_sample_configs(space, seed)
+            assert len(original["decoder"]["decoder_arbitrary_ende_attn"]) == 6
+            assert config == canonical(original)
+            assert config_features(config) == config_features(original)
+    finally:
+        random.setstate(state)
 
 
 # ------------------------------------------------------------------------------ representative configs
@@ -247,6 +299,56 @@ def test_validate_rejects_with_key_and_value(part, key, value, expected):
     with pytest.raises(ConfigError) as error:
         SPACE0.validate(config)
     assert expected in str(error.value)
+
+
+def test_validate_names_the_yaml_key_with_a_label():
+    config = valid_config()
+    config["encoder"]["encoder_embed_dim"] = 600
+    with pytest.raises(ConfigError, match=r"^encoder-embed-dim-subtransformer=600 is not in encoder-embed-choice "
+                                          r"\[640, 512\]$"):
+        SPACE0.validate(config, label=yaml_label)
+    config = valid_config()
+    config["encoder"]["encoder_self_attention_heads"][1] = 2
+    with pytest.raises(ConfigError, match=r"^encoder-self-attention-heads-all-subtransformer\[1\]=2 is not in "
+                                          r"encoder-self-attention-heads-choice \[8, 4\]$"):
+        SPACE0.validate(config, label=yaml_label)
+
+
+def test_check_choices_checks_only_the_lists_given():
+    config = valid_config()
+    config["encoder"]["encoder_embed_dim"] = 600  # fits the super dims, in no choice list
+    assert check_choices(config, {"decoder-embed-choice": [512]})["encoder"]["encoder_embed_dim"] == 600
+    with pytest.raises(ConfigError, match=r"encoder_embed_dim=600 is not in encoder-embed-choice \[640, 512\]"):
+        check_choices(config, {"encoder-embed-choice": [640, 512]})
+
+
+def test_trained_space_is_the_supertransformers_own():
+    assert trained_space(Namespace(**SPACE0_ARGS)) == SPACE0
+    assert trained_space(Namespace(**SPACE0_ARGS, train_subtransformer=False)) == SPACE0
+    # a SubTransformer checkpoint's choice lists are parser defaults, a compact one's are its supernet's: no space
+    assert trained_space(Namespace(**SPACE0_ARGS, train_subtransformer=True)) is None
+    assert trained_space(Namespace(**SPACE0_ARGS, compact_subtransformer=True)) is None
+    assert trained_space(Namespace(**{**SPACE0_ARGS, "decoder_arbitrary_ende_attn_choice": None})) is None
+
+
+@pytest.mark.parametrize("part, key, value, expected", [
+    ("encoder", "encoder_embed_dim", 600,
+     "encoder-embed-dim-subtransformer=600 is not in encoder-embed-choice [640, 512]"),
+    ("decoder", "decoder_ende_attention_heads", [8, 8, 4, 2],
+     "decoder-ende-attention-heads-all-subtransformer[3]=2 is not in decoder-ende-attention-heads-choice [8, 4]"),
+])
+def test_check_trained_space_rejects_what_fits_but_is_off_space(part, key, value, expected):
+    """Embed 600 <= 640 and 2 heads | 512 fit the SuperTransformer (check_fits), but were never trained."""
+    config = valid_config()
+    config[part][key] = value
+    args = Namespace(**SPACE0_ARGS)
+    check_fits(config, args)
+    with pytest.raises(ConfigError) as error:
+        check_trained_space(config, args, "sub.yml")
+    message = str(error.value)
+    assert message.startswith(f"sub.yml: {expected}") and "--allow-off-space" in message and "\n" not in message
+    check_trained_space(config, args, "sub.yml", allow_off_space=True)
+    check_trained_space(config, Namespace(**SPACE0_ARGS, train_subtransformer=True), "sub.yml")
 
 
 def test_validate_rejects_missing_key_and_part():

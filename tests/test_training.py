@@ -195,3 +195,111 @@ def test_overhead_benchmark_compares_the_multi30k_supernet_with_an_equal_plain_t
         expected = plain(src, lengths, prev)[0]
         for model in (supernet, compact):
             torch.testing.assert_close(model.eval()(src, lengths, prev)[0], expected, rtol=0, atol=1e-4)
+
+
+# --- exact resume, checkpoint faults, exclusive save dir -------------------------------------------------
+
+def kill_after_checkpoint(cmd, save_dir, updates: int) -> None:
+    """Start ``cmd`` and SIGKILL it once the checkpoint of update ``updates`` exists (the kill lands at an
+    arbitrary point after it: in the next updates, a validation or the next save)."""
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 240
+    while time.time() < deadline and not list(save_dir.glob(f"checkpoint_*_{updates}.pt")) and proc.poll() is None:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert list(save_dir.glob(f"checkpoint_*_{updates}.pt")), f"no checkpoint of update {updates} before the kill"
+
+
+def assert_same_tensors(a, b, where="") -> None:
+    """Every tensor of two nested checkpoint structures is bit-identical."""
+    if isinstance(a, torch.Tensor):
+        assert torch.equal(a, b), f"{where} differs (max abs {float((a.float() - b.float()).abs().max())})"
+    elif isinstance(a, dict):
+        assert a.keys() == b.keys(), where
+        for key in a:
+            assert_same_tensors(a[key], b[key], f"{where}/{key}")
+    elif isinstance(a, (list, tuple)):
+        assert len(a) == len(b), where
+        for i, (x, y) in enumerate(zip(a, b)):
+            assert_same_tensors(x, y, f"{where}[{i}]")
+
+
+def test_training_killed_twice_ends_bit_identical_to_an_uninterrupted_run(synthetic_bin, tiny_space_yml, tmp_path):
+    extra = ("--max-update", "36", "--save-interval-updates", "4", "--keep-interval-updates", "20")
+    full = run(train_cmd(synthetic_bin, tiny_space_yml, tmp_path / "full", *extra))
+    assert full.returncode == 0, full.stderr[-3000:]
+    epochs = re.findall(r"end of epoch (\d+) \(average epoch stats below\)", full.stdout + full.stderr)
+    assert len(epochs) >= 2, "the run must span several epochs"
+
+    cmd = train_cmd(synthetic_bin, tiny_space_yml, tmp_path / "killed", *extra)
+    kill_after_checkpoint(cmd, tmp_path / "killed", 4)  # mid-epoch 1
+    kill_after_checkpoint(cmd, tmp_path / "killed", 24)  # a later epoch
+    resumed = run(cmd)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert re.search(r"Loaded checkpoint .*checkpoint_last\.pt \(epoch \d+ @ (\d+) updates\)", resumed.stdout + resumed.stderr)
+
+    expected = torch.load(tmp_path / "full" / "checkpoint_last.pt", map_location="cpu", weights_only=False)
+    got = torch.load(tmp_path / "killed" / "checkpoint_last.pt", map_location="cpu", weights_only=False)
+    assert got["optimizer_history"][-1]["num_updates"] == expected["optimizer_history"][-1]["num_updates"] == 36
+    # ``_float_tensor`` is fairseq's uninitialised one-element buffer that only carries a dtype/device
+    weights = {k: v for k, v in expected["model"].items() if not k.endswith("_float_tensor")}
+    assert_same_tensors(weights, {k: got["model"][k] for k in weights}, "model")
+    assert_same_tensors(expected["last_optimizer_state"], got["last_optimizer_state"], "optimizer")
+
+
+def test_unreadable_last_checkpoint_falls_back_to_the_newest_readable_one(synthetic_bin, tiny_space_yml, tmp_path):
+    save = tmp_path / "ckpt"
+    extra = ("--save-interval-updates", "3", "--keep-interval-updates", "5")
+    first = run(train_cmd(synthetic_bin, tiny_space_yml, save, "--max-update", "6", *extra))
+    assert first.returncode == 0, first.stderr[-3000:]
+    last = save / "checkpoint_last.pt"
+    last.write_bytes(last.read_bytes()[:1000])  # truncated, as a full disk leaves it
+    (save / "checkpoint_last.pt.tmp").write_bytes(b"partial")  # a save killed half-way
+    again = run(train_cmd(synthetic_bin, tiny_space_yml, save, "--max-update", "9", *extra))
+    assert again.returncode == 0, again.stderr[-3000:]
+    log = again.stdout + again.stderr
+    assert f"{last} is unreadable; resuming from" in log
+    assert re.search(r"Loaded checkpoint .*checkpoint_\w+\.pt \(epoch \d+ @ 6 updates\)", log)
+    assert sorted(sampled_configs(log)) == [6, 7, 8]
+    assert not (save / "checkpoint_last.pt.tmp").exists()
+
+
+def test_no_readable_checkpoint_is_an_error_not_a_fresh_start(synthetic_bin, tiny_space_yml, tmp_path):
+    save = tmp_path / "ckpt"
+    save.mkdir()
+    (save / "checkpoint_last.pt").write_bytes(b"not a checkpoint")
+    proc = run(train_cmd(synthetic_bin, tiny_space_yml, save, "--max-update", "2"))
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "checkpoint_last.pt is unreadable" in proc.stderr and "no other readable checkpoint" in proc.stderr
+
+
+@pytest.mark.parametrize("content", [None, b"\x80\x02garbage"])
+def test_named_restore_file_missing_or_corrupt_is_one_line(synthetic_bin, tiny_space_yml, tmp_path, content):
+    restore = tmp_path / "nope.pt"
+    if content is not None:
+        restore.write_bytes(content)
+    proc = run(train_cmd(synthetic_bin, tiny_space_yml, tmp_path / "ckpt", "--max-update", "2",
+                         "--restore-file", str(restore)))
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert "Traceback" not in proc.stderr and str(restore) in proc.stderr
+    assert not list((tmp_path / "ckpt").glob("checkpoint*.pt"))  # nothing trained
+
+
+def test_second_training_on_the_same_save_dir_is_refused(synthetic_bin, tiny_space_yml, tmp_path):
+    save = tmp_path / "ckpt"
+    first = subprocess.Popen(train_cmd(synthetic_bin, tiny_space_yml, save, "--max-update", "100000"), cwd=ROOT,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 120
+        while time.time() < deadline and not (save / ".lock").exists():
+            time.sleep(0.1)
+        time.sleep(1)
+        second = run(train_cmd(synthetic_bin, tiny_space_yml, save, "--max-update", "2"))
+        assert second.returncode == 2 and "Traceback" not in second.stderr
+        assert f"save dir {save} is in use by another run (pid {first.pid})" in second.stderr
+    finally:
+        first.kill()
+        first.wait()
+    after = run(train_cmd(synthetic_bin, tiny_space_yml, save, "--max-update", "2"))  # a dead holder blocks nothing
+    assert after.returncode == 0, after.stderr[-2000:]

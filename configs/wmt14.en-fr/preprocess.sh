@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # wmt14.en-fr: download, tokenise, BPE and binarise as the original -> data/binary/wmt14_en_fr
-# usage: bash configs/wmt14.en-fr/preprocess.sh [WORKERS] [--data-dir data] [--mirror URL]   (python -m hat.data.preprocess --help)
+# usage: bash configs/wmt14.en-fr/preprocess.sh [WORKERS] [--data-dir data] [--mirror URL]   (python -m hat.cli.preprocess --help)
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"
-exec "${PYTHON:-python}" -m hat.data.preprocess wmt14.en-fr "$@"
+exec "${PYTHON:-python}" -m hat.cli.preprocess wmt14.en-fr "$@"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # BLEU of a SubTransformer on wmt19.en-de (the original's test.sh): beam 4, length penalty 0.6.
-# usage: bash configs/wmt19.en-de/test.sh <checkpoint.pt> <subtransformer.yml> [normal|sacre] [gpu=0] [subset=test]
-# (run from the repository root; the data folder is data/binary/wmt19_en_de)
+# usage: bash configs/wmt19.en-de/test.sh <checkpoint.pt> <subtransformer.yml> [normal|sacre] [gpu=0] [subset=test] [--data DIR]
+# (run from the repository root; the data folder: --data DIR, else $HAT_DATA, else data/binary/wmt19_en_de)
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-exec "${PYTHON:-python}" "$ROOT/scripts/test_bleu.py" --data "${HAT_DATA:-data/binary/wmt19_en_de}" --beam 4 --lenpen 0.6 "$@"
+exec "${PYTHON:-python}" "$ROOT/scripts/bleu.py" --data "${HAT_DATA:-data/binary/wmt19_en_de}" --beam 4 --lenpen 0.6 "$@"

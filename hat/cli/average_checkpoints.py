@@ -34,3 +34,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     save_atomic(average_checkpoints(paths), args.output)
     print(f"| wrote {args.output}")
     return 0
+
+
+def cli() -> None:
+    """The ``hat-average-checkpoints`` console command."""
+    from . import run_cli
+
+    sys.exit(run_cli(main))
+
+
+if __name__ == "__main__":
+    cli()

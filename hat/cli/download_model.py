@@ -1,4 +1,5 @@
-"""``download_model.py``: the released HAT models, latency predictors and latency datasets (reference 10.1).
+"""``download_model.py``: the released HAT models, latency predictors and latency datasets (the original's
+``download_model.py``, plus the predictors and datasets of its repository).
 
 ``--model-name NAME`` (a model name, ``<target>.pt`` for a predictor, ``<target>_all.csv`` for a dataset),
 ``--download-all``, ``--list``. Downloads show a progress bar, resume after an interruption, and land
@@ -15,6 +16,7 @@ import torch
 
 from ..checkpoint import checkpoint_args, load_trusted
 from ..download import DownloadError, download, mirrored
+from ..errors import CheckpointError, ConfigError, PredictorError
 from ..latency.dataset import read_latency_csv
 from ..zoo import SUBTRANSFORMERS, ZooEntry, zoo_entries
 
@@ -26,13 +28,13 @@ DEFAULT_MODEL = "HAT_wmt14ende_raspberrypi@3.5s_bleu@25.8"
 def verify_checkpoint(path: Path) -> None:
     arch = str(getattr(checkpoint_args(load_trusted(path), path), "arch", ""))
     if not arch.startswith("transformersuper"):
-        raise ValueError(f"it holds a '{arch}' model, not a HAT transformersuper one")
+        raise CheckpointError(f"it holds a '{arch}' model, not a HAT transformersuper one")
 
 
 def verify_predictor(path: Path) -> None:
     state = torch.load(path, map_location="cpu", weights_only=True)
     if not isinstance(state, dict) or "first_layer.weight" not in state:
-        raise ValueError("it is not an original HAT latency predictor state dict")
+        raise PredictorError("it is not an original HAT latency predictor state dict")
 
 
 VERIFIERS = {"subtransformer": verify_checkpoint, "supertransformer": verify_checkpoint,
@@ -82,7 +84,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     elif args.model_name in entries:
         chosen = [entries[args.model_name]]
     else:
-        raise ValueError(f"unknown model name {args.model_name!r}; python download_model.py --list shows the "
+        raise ConfigError(f"unknown model name {args.model_name!r}; python download_model.py --list shows the "
                          f"{len(entries)} names")
     failures = []
     for entry in chosen:
@@ -99,3 +101,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if failures and len(chosen) > 1:
         print(f"error: {len(failures)} of {len(chosen)} downloads failed (rerun to resume them)", file=sys.stderr)
     return 2 if failures else 0
+
+
+def cli() -> None:
+    """The ``hat-download-model`` console command."""
+    from . import run_cli
+
+    sys.exit(run_cli(main))
+
+
+if __name__ == "__main__":
+    cli()

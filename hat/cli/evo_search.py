@@ -10,7 +10,7 @@ import sys
 from collections.abc import Sequence
 from typing import Optional
 
-from ..latency.predictor import stderr_log
+from . import stderr_log
 from ..search.runner import parse_search_args, run_search
 
 
@@ -24,3 +24,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
               f"{summary['evaluations_original_schedule']}); wall time {summary['wall_s']:.1f} s")
         print(f"| history, plot and summary in {summary['search_dir']}")
     return 0
+
+
+def cli() -> None:
+    """The ``hat-evo-search`` console command."""
+    from . import run_cli
+
+    sys.exit(run_cli(main))
+
+
+if __name__ == "__main__":
+    cli()

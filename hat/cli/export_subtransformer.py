@@ -13,13 +13,16 @@ def get_parser() -> argparse.ArgumentParser:
     parser.add_argument("--configs", required=True, help="SubTransformer YAML")
     parser.add_argument("--out", required=True, help="checkpoint to write")
     parser.add_argument("--data", help="folder with the dict.<lang>.txt files (default: the checkpoint's data path)")
+    parser.add_argument("--allow-off-space", action="store_true",
+                        help="export a SubTransformer outside the search space the SuperTransformer was trained with "
+                             "(its *-choice lists); it is then only checked to fit the SuperTransformer's dimensions")
     parser.add_argument("--json", action="store_true", help="print the sizes as one JSON object")
     return parser
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = get_parser().parse_args(sys.argv[1:] if argv is None else argv)
-    result = export_subtransformer(args.restore_file, args.configs, args.out, args.data)
+    result = export_subtransformer(args.restore_file, args.configs, args.out, args.data, args.allow_off_space)
     if args.json:
         print(json.dumps(result))
     else:
@@ -29,3 +32,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
               f"({result['out_bytes'] / result['restore_file_bytes']:.3f} of the file, "
               f"{result['subtransformer_params'] / result['supertransformer_params']:.3f} of the parameters)")
     return 0
+
+
+def cli() -> None:
+    """The ``hat-export-subtransformer`` console command."""
+    from . import run_cli
+
+    sys.exit(run_cli(main))
+
+
+if __name__ == "__main__":
+    cli()

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 from typing import Optional, Sequence
 
+from ..errors import DataError
 from ..evaluation.bleu import sacre_bleu, sentence_bleu_lines, tokenized_bleu
 
 
@@ -29,7 +30,7 @@ def read_lines(path: str) -> list:
     if path == "-":
         return sys.stdin.read().splitlines()
     if not Path(path).is_file():
-        raise FileNotFoundError(f"file not found: {path}")
+        raise DataError(f"file not found: {path}")
     return Path(path).read_text(encoding="utf-8").splitlines()
 
 
@@ -47,3 +48,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         result = tokenized_bleu(hypotheses, references, args.order, args.ignore_case)
     print(json.dumps(result.to_json()) if args.json else result.text)
     return 0
+
+
+def cli() -> None:
+    """The ``hat-score`` console command."""
+    from . import run_cli
+
+    sys.exit(run_cli(main))
+
+
+if __name__ == "__main__":
+    cli()

@@ -1,15 +1,13 @@
 """Multi30k (task 1) preparation: Moses tokenisation (sacremoses), joint BPE (subword-nmt), binarisation.
 
-``python -m hat.data.multi30k --raw-dir DIR --src en --tgt de --out data/multi30k_en_de`` reads
-``train.<lang>.gz``, ``val.<lang>.gz``, ``test_2016_flickr.<lang>.gz`` from ``DIR`` (the repo's tests and
-benchmarks use ``../shared/data/multi30k``); without ``--raw-dir`` the files are downloaded first.
-Writes ``<out>/text`` (tokenised + BPE) and ``<out>/bin`` (fairseq binary, joined dictionary).
+:func:`prepare` reads ``train.<lang>.gz``, ``val.<lang>.gz``, ``test_2016_flickr.<lang>.gz`` from a raw folder
+(the repo's tests and benchmarks use ``../shared/data/multi30k``), or downloads them first, and writes
+``<out>/text`` (tokenised + BPE) and ``<out>/bin`` (fairseq binary, joined dictionary). The command line is
+:mod:`hat.cli.prepare_multi30k` (``scripts/prepare_multi30k.sh``).
 """
-import argparse
 import gzip
 import io
 import shutil
-import sys
 import tempfile
 import urllib.error
 import urllib.request
@@ -28,7 +26,9 @@ DOWNLOAD_URL = "https://raw.githubusercontent.com/multi30k/dataset/master/data/t
 
 
 def download_raw(dest: Path, langs: Sequence[str]) -> Path:
-    """Download the raw gz files into ``dest`` (each written to a temp file, then renamed)."""
+    """Download the raw gz files into ``dest`` (each written to a temp file, then renamed); a failed first
+    download leaves no empty ``dest`` behind."""
+    created = not dest.exists()
     dest.mkdir(parents=True, exist_ok=True)
     for name in RAW_SPLITS.values():
         for lang in langs:
@@ -41,7 +41,10 @@ def download_raw(dest: Path, langs: Sequence[str]) -> Path:
                     data = response.read()
                 gzip.decompress(data)  # verify before keeping it
             except (urllib.error.URLError, OSError, EOFError) as exc:
-                raise DataError(f"cannot download {url} ({exc}); pass --raw-dir with the Multi30k files") from None
+                if created and not any(dest.iterdir()):
+                    dest.rmdir()
+                raise DataError(f"cannot download {url} ({exc}); give the folder that holds the Multi30k "
+                                "train/val/test_2016_flickr .gz files (prepare.sh RAW_DIR, or --raw-dir)") from None
             tmp = target.with_suffix(".gz.tmp")
             tmp.write_bytes(data)
             tmp.replace(target)
@@ -75,22 +78,3 @@ def prepare(raw_dir: Optional[Path], out: Path, src: str, tgt: str, bpe_merges: 
     shutil.move(str(work), str(out / "text"))
     return binarize(out / "text", out / "bin", src, tgt, joined_dictionary=True, workers=workers)
 
-
-def main(argv: Optional[Sequence[str]] = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--raw-dir", type=Path, help="folder with train/val/test_2016_flickr .<lang>.gz (else download)")
-    parser.add_argument("--src", default="en")
-    parser.add_argument("--tgt", default="de")
-    parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--bpe-merges", type=int, default=8000)
-    parser.add_argument("--workers", type=int, default=1)
-    args = parser.parse_args(argv)
-    path = prepare(args.raw_dir, args.out, args.src, args.tgt, args.bpe_merges, args.workers)
-    print(f"binarised data: {path}")
-    return 0
-
-
-if __name__ == "__main__":
-    from ..cli import run_cli
-
-    sys.exit(run_cli(main))

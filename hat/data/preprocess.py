@@ -1,24 +1,19 @@
-"""``bash configs/<task>/preprocess.sh [WORKERS]``: download, tokenise, BPE and binarise a paper task's corpus
-as the original's ``preprocess.sh`` does (the recipes are in :mod:`hat.data.recipes`).
-
-    python -m hat.data.preprocess iwslt14.de-en [--workers 8] [--data-dir data] [--mirror URL]
-    python -m hat.data.preprocess wmt14.en-de [--archive wmt16_en_de.tar.gz]
+"""Download, tokenise, BPE and binarise a paper task's corpus as the original's ``configs/<task>/preprocess.sh``
+does (the recipes are in :mod:`hat.data.recipes`; the command line is :mod:`hat.cli.preprocess`, run by
+``bash configs/<task>/preprocess.sh [WORKERS]``).
 
 Downloads go to ``data/text/<name>/orig`` (resumed when interrupted, verified, then renamed; files already
 there are used as they are); text to ``data/text/<name>``; the binarised corpus to ``data/binary/<name>``,
 which appears only when complete. Every intermediate file is written under a temporary name and renamed,
 so a rerun after an interruption continues with the first unfinished step. Offline, or when a server
-answers an error, it stops with one message naming the file and exit code 2; ``--mirror`` (or
-``HAT_DATA_MIRROR``) replaces the scheme and host of every link.
+answers an error, it raises :class:`hat.errors.DownloadError` naming the file; a ``mirror`` (the command
+line's ``--mirror`` or ``HAT_DATA_MIRROR``) replaces the scheme and host of every link.
 """
 from __future__ import annotations
 
-import argparse
 import gzip
 import itertools
-import os
 import shutil
-import sys
 import tarfile
 import tempfile
 import zipfile
@@ -29,19 +24,24 @@ from typing import Optional, Sequence
 from ..download import download, mirrored
 from . import DataError
 from .binarize import binarize
-from .recipes import RECIPES, Corpus, Recipe, Source
+from .recipes import Corpus, Recipe, Source
 from .text import (ApplyBPE, MosesSteps, clean_corpus, learn_bpe_codes, map_lines, read_lines, sgm_segments,
                    split_every)
 
 MIRROR_ENV = "HAT_DATA_MIRROR"
+"""The environment variable that gives the command line's default ``--mirror``."""
 ARCHIVES = (".tgz", ".tar.gz", ".tar", ".zip")
 TAG_LINES = ("<url>", "<talkid>", "<keywords>")
 TAGS = ("<title>", "</title>", "<description>", "</description>")
 
 
+SOURCE_ERRORS = (OSError, EOFError, ValueError, zipfile.BadZipFile, tarfile.TarError, DataError)
+"""What :func:`verify_source` raises for a file that is not what its name says."""
+
+
 def verify_source(path: Path) -> None:
-    """Raise unless ``path`` is a readable archive / gzip file of the kind its name says (a dictionary:
-    ``word count`` lines)."""
+    """Raise (one of :data:`SOURCE_ERRORS`) unless ``path`` is a readable archive / gzip file of the kind its
+    name says (a dictionary: ``word count`` lines)."""
     name = path.name.removesuffix(".part").lstrip(".")
     if name.endswith(".zip"):
         with zipfile.ZipFile(path) as archive:
@@ -56,7 +56,7 @@ def verify_source(path: Path) -> None:
     else:
         first = path.read_text(encoding="utf-8").split("\n", 1)[0].split()
         if len(first) < 2 or not first[1].isdigit():
-            raise ValueError("not a fairseq dictionary (word count lines)")
+            raise DataError(f"{path.name} is not a fairseq dictionary (word count lines)")
 
 
 def fetch(source: Source, orig: Path, mirror: Optional[str]) -> Path:
@@ -181,7 +181,10 @@ def prepare(recipe: Recipe, data_dir: Path = Path("data"), workers: int = 1, mir
             raise DataError(f"no such archive: {archive}")
         target = orig / recipe.sources[0].file
         if not target.is_file():
-            verify_source(archive)
+            try:
+                verify_source(archive)
+            except SOURCE_ERRORS as exc:
+                raise DataError(f"{archive} is not a readable {recipe.sources[0].file} ({exc})") from None
             shutil.copyfile(archive, target)
     for source in recipe.sources:
         fetch(source, orig, mirror)
@@ -201,35 +204,3 @@ def prepare(recipe: Recipe, data_dir: Path = Path("data"), workers: int = 1, mir
     return binarize(text_dir, binary, recipe.src, recipe.tgt, joined_dictionary=recipe.joined_dictionary,
                     workers=workers, extra=extra, prefixes=prefixes)
 
-
-def get_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("task", choices=sorted(RECIPES))
-    parser.add_argument("positional", nargs="*", metavar="[ARCHIVE] [WORKERS]",
-                        help="as the original's preprocess.sh: a worker count; for wmt14.en-de first the tarball")
-    parser.add_argument("--workers", type=int, help="processes for tokenisation, BPE and binarisation (default 1)")
-    parser.add_argument("--archive", type=Path, help="wmt14.en-de: Google's wmt16_en_de.tar.gz, already downloaded")
-    parser.add_argument("--data-dir", type=Path, default=Path("data"))
-    parser.add_argument("--mirror", default=os.environ.get(MIRROR_ENV),
-                        help=f"replace the scheme and host of every link (default: ${MIRROR_ENV})")
-    return parser
-
-
-def main(argv: Optional[Sequence[str]] = None) -> int:
-    parser = get_parser()
-    args = parser.parse_args(argv)
-    workers, archive = args.workers, args.archive
-    for value in args.positional:
-        if value.isdigit():
-            workers = workers or int(value)
-        else:
-            archive = archive or Path(value)
-    binary = prepare(RECIPES[args.task], args.data_dir, max(1, workers or 1), args.mirror, archive)
-    print(f"{binary} is ready")
-    return 0
-
-
-if __name__ == "__main__":
-    from ..cli import run_cli
-
-    sys.exit(run_cli(main))

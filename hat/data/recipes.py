@@ -1,8 +1,8 @@
 """How the original prepares each paper task's corpus (``configs/<task>/preprocess.sh``), as data.
 
 Each :class:`Recipe` names the files to download, where the parallel sentences sit inside them, the
-Moses steps, the BPE size, the cleaning and the ``fairseq-preprocess`` flags, as in
-``HAT_REFERENCE.md`` 10.4; :mod:`hat.data.preprocess` carries a recipe out.
+Moses steps, the BPE size, the cleaning and the ``fairseq-preprocess`` flags, as in the original's
+``configs/<task>/preprocess.sh``; :mod:`hat.data.preprocess` carries a recipe out.
 
 Differences from the original scripts, all deliberate: WMT'19's ``--tgtdict`` points at the dictionary
 it downloaded (the original passes a path in the En-Fr folder and fails); WMT'19's unused ``test.tgz``

@@ -1,4 +1,5 @@
-"""Checkpoint averaging as fairseq's ``scripts/average_checkpoints.py`` (reference 9.3).
+"""Checkpoint averaging as fairseq's ``scripts/average_checkpoints.py`` (the original's ``average_checkpoints.py``,
+run by its ``configs/iwslt14.de-en/average_checkpoint.sh``).
 
 The IWSLT numbers of the paper average the last 10 epoch checkpoints.
 """

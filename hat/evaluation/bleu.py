@@ -1,4 +1,4 @@
-"""BLEU as the HAT paper reports it (reference 9.2).
+"""BLEU as the HAT paper reports it (the original's ``configs/<task>/test.sh``).
 
 * **Tokenized BLEU** (the "BLEU" column): fairseq's C scorer on whitespace tokens of the preprocessed
   text, 4-gram corpus BLEU with brevity penalty, case-sensitive unless asked, an ``<unk>`` in a
@@ -14,6 +14,8 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+from ..errors import ConfigError, DataError
 
 COMPOUND = re.compile(r"(\S)-(\S)")
 
@@ -47,9 +49,9 @@ class BleuScore:
 
 def check_pairs(hypotheses: Sequence[str], references: Sequence[str]) -> None:
     if len(hypotheses) != len(references):
-        raise ValueError(f"{len(hypotheses)} hypotheses but {len(references)} references: the files do not pair up")
+        raise DataError(f"{len(hypotheses)} hypotheses but {len(references)} references: the files do not pair up")
     if not hypotheses:
-        raise ValueError("nothing to score: no hypotheses")
+        raise DataError("nothing to score: no hypotheses")
 
 
 def _scored_pairs(hypotheses: Sequence[str], references: Sequence[str], ignore_case: bool):
@@ -107,7 +109,7 @@ def paper_bleu(hypotheses: Sequence[str], references: Sequence[str], mode: str =
         return tokenized_bleu([split_compounds(h) for h in hypotheses], [split_compounds(r) for r in references])
     if mode == "sacre":
         return sacre_bleu(detokenize(hypotheses), detokenize(references))
-    raise ValueError(f"unknown BLEU mode {mode!r}: choose normal or sacre")
+    raise ConfigError(f"unknown BLEU mode {mode!r}: choose normal or sacre")
 
 
 def read_generation(path: str | Path) -> tuple[list[str], list[str]]:
@@ -123,6 +125,6 @@ def read_generation(path: str | Path) -> tuple[list[str], list[str]]:
             elif len(fields) >= 2 and fields[0].startswith("T-"):
                 references[int(fields[0][2:])] = fields[1]
     if set(hypotheses) != set(references):
-        raise ValueError(f"{path}: {len(hypotheses)} hypotheses but {len(references)} references")
+        raise DataError(f"{path}: {len(hypotheses)} hypotheses but {len(references)} references")
     ids = sorted(hypotheses)
     return [hypotheses[i] for i in ids], [references[i] for i in ids]

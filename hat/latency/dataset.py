@@ -1,4 +1,4 @@
-"""Latency datasets in the original's CSV format (reference 5.3).
+"""Latency datasets in the CSV format of the original's ``latency_dataset.py`` (its released ``*_all.csv``).
 
 Header: the 10 predictor features, then ``latency_mean_encoder, latency_mean_decoder,
 latency_std_encoder, latency_std_decoder`` (ms). Values are Python ``str()`` of the numbers. Rows are
@@ -8,25 +8,23 @@ dropping the partial last line, so a file never holds a half row once reopened.
 import math
 import os
 from pathlib import Path
-from typing import List, NamedTuple, Sequence, Union
+from typing import Any, Dict, List, NamedTuple, Optional, Sequence
 
 import numpy as np
 
+from ..io import PathLike, read_json_record
 from ..search_space import FEATURE_NAMES
-from ..errors import LatencyDataError
+from ..errors import USER_IO_ERRNOS, LatencyDataError, output_error
 
 LATENCY_COLUMNS = ("latency_mean_encoder", "latency_mean_decoder", "latency_std_encoder", "latency_std_decoder")
 CSV_COLUMNS = tuple(FEATURE_NAMES) + LATENCY_COLUMNS
 CSV_HEADER = ",".join(CSV_COLUMNS)
-
-PathLike = Union[str, os.PathLike]
-
-
+INTEGER_FEATURES = ("encoder_embed_dim", "encoder_layer_num", "decoder_embed_dim", "decoder_layer_num")
+"""Features written as ``int`` when whole (the others, per-layer averages, are always floats)."""
 
 class LatencyData(NamedTuple):
     features: np.ndarray  # [N, 10] float64
     latency: np.ndarray  # [N] total latency (encoder mean + decoder mean), ms
-    table: np.ndarray  # [N, 14] every column
 
 
 def format_row(features: Sequence[float], latency_mean_encoder: float, latency_mean_decoder: float,
@@ -34,7 +32,8 @@ def format_row(features: Sequence[float], latency_mean_encoder: float, latency_m
     """One CSV line (without newline), numbers written as the original (``str`` of int/float)."""
     if len(features) != len(FEATURE_NAMES):
         raise LatencyDataError(f"expected {len(FEATURE_NAMES)} features, got {len(features)}")
-    values = [int(v) if float(v).is_integer() and i in (0, 1, 4, 5) else float(v) for i, v in enumerate(features)]
+    values = [int(v) if float(v).is_integer() and name in INTEGER_FEATURES else float(v)
+              for name, v in zip(FEATURE_NAMES, features)]
     values += [float(latency_mean_encoder), float(latency_mean_decoder), float(latency_std_encoder),
                float(latency_std_decoder)]
     return ",".join(str(v) for v in values)
@@ -68,8 +67,9 @@ def read_latency_csv(path: PathLike) -> LatencyData:
         rows.append(row)
     if not rows:
         raise LatencyDataError(f"{path} has a header but no rows")
-    table = np.asarray(rows, dtype=np.float64)
-    return LatencyData(features=table[:, :len(FEATURE_NAMES)], latency=table[:, 10] + table[:, 11], table=table)
+    table = np.asarray(rows, dtype=np.float64)  # CSV_COLUMNS order: the features, then LATENCY_COLUMNS
+    encoder, decoder = (table[:, CSV_COLUMNS.index(name)] for name in ("latency_mean_encoder", "latency_mean_decoder"))
+    return LatencyData(features=table[:, :len(FEATURE_NAMES)], latency=encoder + decoder)
 
 
 def open_for_append(path: PathLike) -> int:
@@ -95,8 +95,38 @@ def open_for_append(path: PathLike) -> int:
 
 
 def append_row(path: PathLike, line: str) -> None:
-    """Append one formatted row and flush it to disk."""
-    with open(path, "a") as f:
-        f.write(line + "\n")
-        f.flush()
-        os.fsync(f.fileno())
+    """Append one formatted row and flush it to disk. A row that cannot be written whole (full disk,
+    file-size limit) is cut off again, and the error is an :class:`OutputError`: the file keeps whole rows."""
+    data = (line + "\n").encode()
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        size = os.fstat(fd).st_size
+        try:
+            written = 0
+            while written < len(data):
+                written += os.write(fd, data[written:])
+            os.fsync(fd)
+        except OSError as exc:
+            os.ftruncate(fd, size)
+            if exc.errno in USER_IO_ERRNOS:
+                raise output_error(path, exc) from None
+            raise
+    finally:
+        os.close(fd)
+
+
+def settings_path(csv_path: PathLike) -> Path:
+    """The sidecar JSON of a latency CSV, ``<csv>.json``: the settings its rows were measured with."""
+    csv_path = Path(csv_path)
+    return csv_path.with_name(csv_path.name + ".json")
+
+
+def read_settings_file(csv_path: PathLike) -> Optional[Dict[str, Any]]:
+    """Everything recorded beside a latency CSV (``<csv>.json``), if there is such a file."""
+    return read_json_record(settings_path(csv_path), LatencyDataError, "latency dataset settings file")
+
+
+def read_recorded_settings(csv_path: PathLike) -> Optional[Dict[str, Any]]:
+    """The measurement settings recorded beside a latency CSV (without its search space), if any."""
+    recorded = read_settings_file(csv_path)
+    return None if recorded is None else {key: value for key, value in recorded.items() if key != "search_space"}

@@ -1,4 +1,4 @@
-"""Latency of a SubTransformer measured as the original HAT does (reference 5.1).
+"""Latency of a SubTransformer, measured as the original's ``latency_dataset.py`` and ``train.py --latcpu`` do.
 
 Source: one dummy sentence ``[2] + [7]*(L-1)`` (batch 1); decoder input: ``beam`` copies of
 ``[7]*(L-1) + [2]``. Encoder: :data:`WARMUP` untimed calls, then ``latiter`` timed calls. Decoder: the
@@ -20,7 +20,7 @@ import time
 from argparse import Namespace
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -28,9 +28,12 @@ from fairseq.data import Dictionary
 
 from ..models.transformer_super import TransformerSuperModel
 from ..profiling import build_for_profiling, dummy_inputs, dummy_sentence_length
+from ..errors import LatencyError
 from ..search_space import check_fits, config_from_args
 from ..subtransformer import extract_subtransformer
-from ..errors import LatencyError
+from .interleaved import measure_interleaved
+from .probe import CalibrationProbe, ProbeSettings, Unguarded
+from .threads import cpu_threads
 
 WARMUP = 5  # untimed calls before the timed ones, encoder and decoder alike (the original's)
 DEFAULT_VOCAB_SIZE = 32768  # the joined BPE dictionary of WMT'14/16 En-De (4 special symbols included)
@@ -115,29 +118,34 @@ def device_name(device: str) -> str:
     return platform.processor() or platform.machine()
 
 
-@contextlib.contextmanager
-def cpu_threads(threads: Optional[int]) -> Iterator[None]:
-    """Run with ``threads`` intra-op CPU threads (None: unchanged), then restore the previous count."""
-    previous = torch.get_num_threads()
-    if threads is not None:
-        torch.set_num_threads(threads)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
-
-
-def vocab_size_from_args(args: Namespace) -> int:
-    """Output vocabulary size for measurement: ``--lat-vocab-size`` if given, else the size of the target
-    dictionary in the ``data`` folder (``dict.<target-lang>.txt``, else the first ``dict.*.txt``) if there is
-    one, else :data:`DEFAULT_VOCAB_SIZE`."""
+def resolve_vocab_size(args: Namespace, recorded: Optional[int] = None) -> Tuple[int, str]:
+    """The output vocabulary size for measurement and where it comes from: ``--lat-vocab-size`` if given,
+    else the target dictionary of the ``data`` folder (``dict.<target-lang>.txt``, else the first
+    ``dict.*.txt``), else ``recorded`` (a dataset's or predictor's recorded settings), else
+    :data:`DEFAULT_VOCAB_SIZE`. The size matters: the output projection is most of a small model's decoder."""
     if getattr(args, "lat_vocab_size", None) is not None:
-        return args.lat_vocab_size
+        return args.lat_vocab_size, "--lat-vocab-size"
     data = Path(str(getattr(args, "data", "") or ""))
     target = getattr(args, "target_lang", None)
     candidates = [data / f"dict.{target}.txt"] if target else sorted(data.glob("dict.*.txt"))
     existing = [path for path in candidates if path.is_file()]
-    return len(Dictionary.load(str(existing[0]))) if existing else DEFAULT_VOCAB_SIZE
+    if existing:
+        return len(Dictionary.load(str(existing[0]))), str(existing[0])
+    if recorded is not None:
+        return int(recorded), "the recorded settings (no dictionary in the data folder)"
+    return DEFAULT_VOCAB_SIZE, (f"the default: no dictionary in the data folder '{data}'; give --lat-vocab-size "
+                                "or the data folder for the task's size")
+
+
+def vocab_size_from_args(args: Namespace, recorded: Optional[int] = None) -> int:
+    """The size of :func:`resolve_vocab_size`."""
+    return resolve_vocab_size(args, recorded)[0]
+
+
+def vocab_note(args: Namespace, recorded: Optional[int] = None) -> Optional[str]:
+    """A line saying which vocabulary size is used when it does not come from the data folder (else None)."""
+    size, source = resolve_vocab_size(args, recorded)
+    return None if source.endswith(".txt") else f"| latency measured with a {size}-word output vocabulary ({source})"
 
 
 def build_for_latency(args: Namespace, vocab_size: int) -> TransformerSuperModel:
@@ -249,6 +257,27 @@ def add_latency_args(parser) -> None:
                             "(default: the compact SubTransformer, eval mode, inference mode)")
     group.add_argument("--dummy-sentence-length", type=int, default=None,
                        help="dummy sentence length for FLOPs/latency (default: 23 for iwslt arches, else 30)")
+    group.add_argument("--lat-rounds", type=int, default=3,
+                       help="train.py --latcpu/--latgpu: measurements of the SubTransformer, reported as their median "
+                            "(default 3)")
+    group.add_argument("--no-lat-probe", action="store_true",
+                       help="measure without the calibration probe that detects a busy CPU and re-measures "
+                            "(hat.latency.probe)")
+    group.add_argument("--lat-probe-threshold", type=float, default=ProbeSettings.threshold,
+                       help="a measurement is repeated when the probe is this much slower than its quiet baseline "
+                            "(default 0.10: 10%%)")
+    group.add_argument("--lat-probe-retries", type=int, default=ProbeSettings.max_retries,
+                       help="re-measurements of a row while the machine is busy, before it is kept but flagged")
+
+
+def probe_for(args: Namespace, settings: MeasureSettings):
+    """The calibration probe of a CPU measurement on ``settings.threads`` threads; on a GPU, or with
+    ``--no-lat-probe``, measurements are not guarded."""
+    if settings.device != "cpu" or getattr(args, "no_lat_probe", False):
+        return Unguarded()
+    return CalibrationProbe.for_threads(settings.threads, ProbeSettings(
+        threshold=getattr(args, "lat_probe_threshold", ProbeSettings.threshold),
+        max_retries=getattr(args, "lat_probe_retries", ProbeSettings.max_retries)))
 
 
 def settings_from_args(args: Namespace) -> MeasureSettings:
@@ -260,11 +289,26 @@ def settings_from_args(args: Namespace) -> MeasureSettings:
                            threads=args.lat_threads, original_mode=args.lat_original_mode)
 
 
-def measure_subtransformer(args: Namespace, on_sample: Optional[SampleCallback] = None) -> Dict[str, object]:
-    """Latency of the SubTransformer given by the ``*-subtransformer`` arguments (``--latcpu`` / ``--latgpu``),
-    with the settings it was measured with."""
+def measure_subtransformer(args: Namespace, on_sample: Optional[SampleCallback] = None,
+                           log: Optional[Callable[[str], None]] = None) -> Dict[str, object]:
+    """Latency of the SubTransformer given by the ``*-subtransformer`` arguments (``--latcpu`` / ``--latgpu``):
+    ``--lat-rounds`` measurements under the calibration probe, reported by the median round (the lower
+    median for an even count, so that ``latency_ms`` stays ``encoder_ms + decoder_ms``), with the spread
+    of the rounds and the settings it was measured with."""
     config = check_fits(config_from_args(args), args)
     settings = settings_from_args(args)
     vocab_size = vocab_size_from_args(args)
-    result = measure_latency(build_for_latency(args, vocab_size), config, settings, on_sample)
-    return {"config": config, **result.summary(), **describe(settings, vocab_size)}
+    model = build_for_latency(args, vocab_size)
+    probe = probe_for(args, settings)
+    by_latency: Dict[float, LatencyResult] = {}  # the probe keeps a round's last attempt: found by its value
+
+    def measure() -> float:
+        result = measure_latency(model, config, settings, on_sample)
+        by_latency[result.latency_ms] = result
+        return result.latency_ms
+
+    summary = measure_interleaved({"subtransformer": measure}, args.lat_rounds, probe, log)["subtransformer"]
+    kept = [v for v, flagged in zip(summary["samples_ms"], summary["round_flagged"]) if not flagged] or summary["samples_ms"]
+    median_round = by_latency[sorted(kept)[(len(kept) - 1) // 2]]
+    return {"config": config, **summary, **median_round.summary(), "probe": probe.report(),
+            **describe(settings, vocab_size)}

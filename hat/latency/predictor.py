@@ -2,10 +2,10 @@
 
 Both map the 10 config features (:func:`hat.search_space.config_features`) to a latency in ms.
 
-``hat-mlp`` is the original recipe exactly (reference section 6): features / feature-norm,
+``hat-mlp`` is the original's ``latency_predictor.py`` exactly: features / feature-norm,
 ``first_layer`` Linear(10->400)+ReLU, 3 x [Linear(400,400)+ReLU] ``layers.0..2``, ``predict``
-Linear(400->1), target / lat-norm, MSE, Adam lr 1e-5, 5000 steps of 128 distinct random training
-rows. It saves, and loads, the original's plain state dict (the released ``predictors/*.pt``).
+Linear(400->1), times lat-norm (trained as the original: :func:`hat.latency.fitting.train_hat_mlp`). It
+saves, and loads, the original's plain state dict (the released ``predictors/*.pt``).
 
 ``ridge`` (the default) is a ridge regression on physically motivated terms. A layer's latency is
 roughly linear in its work: an encoder layer costs ~E_e^2 (projections) + E_e*F_e (FFN) plus a
@@ -14,8 +14,8 @@ encoder layers. Per-layer averages times the layer count are exact per-layer sum
 ``N_e, N_e*E_e^2, N_e*E_e*F_e, N_e*H_e, N_d, N_d*E_d^2, N_d*E_d*F_d, N_d*H_d, N_d*H_x, N_d*A, E_d,
 E_e`` (E embed dim, N layers, F average FFN dim, H average heads, A average attended encoder layers;
 E_d also covers the output projection). Terms are standardised on the training rows; the ridge
-penalty is picked on the validation split from a fixed grid, so training is deterministic, takes
-milliseconds, and needs no feature-norm / lat-norm.
+penalty is picked on the validation split from a fixed grid (:func:`hat.latency.fitting.train_ridge`),
+so training is deterministic, takes milliseconds, and needs no feature-norm / lat-norm.
 
 Why: on the four released datasets (``benchmarks/README.md``, split seeds 1-3) its mean test RMSE
 is 2-3% below hat-mlp's on every dataset, and trained on 400 rows it is still below hat-mlp trained
@@ -23,29 +23,27 @@ on all 1600. Richer fits (23 work terms, the full quadratic of the features, 218
 quadratic terms, log latency) were measured and were no better: the remaining error is not a
 function of the config -- the released measurements drift with the row (measurement time) order by
 up to ~20% -- so this small model already sits at that noise floor and is the most data-efficient.
+
+This module holds the models and their files; fitting them (splits, metrics, training loops, the
+``latency_predictor.py`` tool) is :mod:`hat.latency.fitting`.
 """
 from __future__ import annotations
 
-import contextlib
 import json
 import math
-import random
-import sys
+import pickle
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, NamedTuple, Optional
+from typing import Any, Optional
 
 import numpy as np
 import torch
 
 from ..checkpoint import save_atomic
-from ..io import write_text_atomic
-from ..search_space import FEATURE_NAMES, config_features
 from ..errors import PredictorError
-
-Log = Callable[[str], None]
+from ..io import read_json_record, write_text_atomic
+from ..search_space import FEATURE_NAMES, config_features
 
 ORIGINAL_FEATURE_NORM = (640.0, 6.0, 2048.0, 6.0, 640.0, 6.0, 2048.0, 6.0, 6.0, 2.0)
 """The original's ``feature-norm`` (the same for every task and hardware)."""
@@ -56,79 +54,14 @@ RELEASED_LAT_NORMS = {
     for hardware, norm in (("cpu_raspberrypi", 5000.0), ("cpu_xeon", 300.0), ("gpu_titanxp", 200.0))
 }
 RELEASED_LAT_NORMS.update({"wmt19ende_gpu_titanxp_all.csv": 200.0, "iwslt14deen_gpu_titanxp_all.csv": 200.0})
-"""The original's ``lat-norm`` of each released latency dataset, by file name (reference 1.7)."""
+"""The original's ``lat-norm`` of each released latency dataset, by file name (the ``lat-norm`` of its
+``configs/<task>/latency_predictor/<hardware>.yml``)."""
 
 MODELS = ("ridge", "hat-mlp")
 """Predictor kinds; the first is the default."""
 
 RIDGE_TERMS = ("N_e", "N_e*E_e^2", "N_e*E_e*F_e", "N_e*H_e", "N_d", "N_d*E_d^2", "N_d*E_d*F_d",
                "N_d*H_d", "N_d*H_x", "N_d*A", "E_d", "E_e")
-RIDGE_PENALTIES = tuple(10.0 ** k for k in range(-4, 4))
-MIN_ROWS = 10  # the smallest dataset whose 80/10/10 split leaves a row in every part
-
-
-
-@dataclass(frozen=True)
-class MLPRecipe:
-    """The original's training settings (reference 1.7 / 6)."""
-
-    hidden_dim: int = 400
-    hidden_layer_num: int = 3
-    train_steps: int = 5000
-    bsz: int = 128
-    lr: float = 1e-5
-
-
-class Split(NamedTuple):
-    """Row indices of the train / valid / test parts."""
-
-    train: np.ndarray
-    valid: np.ndarray
-    test: np.ndarray
-
-
-def split_indices(n: int, seed: int, train_samples: Optional[int] = None) -> Split:
-    """The random 80/10/10 split (floor sizes, as the original) of ``n`` rows, seeded by ``seed``.
-
-    The rows are shuffled with ``random.Random(seed)``; train = the first int(0.8n), valid = the next
-    int(0.1n), test = the rest. ``train_samples`` keeps only the first rows of the training part.
-    """
-    if n < MIN_ROWS:
-        raise PredictorError(f"a latency dataset needs at least {MIN_ROWS} rows to split 80/10/10, got {n}")
-    order = list(range(n))
-    random.Random(seed).shuffle(order)
-    n_train, n_valid = int(0.8 * n), int(0.1 * n)
-    train = order[:n_train]
-    if train_samples is not None:
-        if not 1 <= train_samples <= n_train:
-            raise PredictorError(f"--train-samples {train_samples} is not between 1 and the {n_train} training rows")
-        train = train[:train_samples]
-    return Split(np.array(train), np.array(order[n_train:n_train + n_valid]), np.array(order[n_train + n_valid:]))
-
-
-def rmse(predicted: np.ndarray, target: np.ndarray) -> float:
-    """Root mean squared error (ms)."""
-    return float(np.sqrt(np.mean((np.asarray(predicted) - target) ** 2)))
-
-
-def mape(predicted: np.ndarray, target: np.ndarray) -> float:
-    """Mean absolute percentage error (%); the original's MAPD times 100."""
-    return float(100.0 * np.mean(np.abs(np.asarray(predicted) - target) / target))
-
-
-def round_one_digit(value: float) -> float:
-    """``value`` rounded to one significant digit (e.g. 172.4 -> 200, 5812 -> 6000)."""
-    if value <= 0 or not math.isfinite(value):
-        raise PredictorError(f"cannot derive lat-norm from a mean training latency of {value}")
-    return float(round(value, -int(math.floor(math.log10(value)))))
-
-
-def default_lat_norm(dataset: str | Path, train_latency: np.ndarray) -> tuple[float, str]:
-    """``(lat-norm, where it comes from)``: the original's for a released file, else from the data."""
-    name = Path(dataset).name
-    if name in RELEASED_LAT_NORMS:
-        return RELEASED_LAT_NORMS[name], f"the original's for {name}"
-    return round_one_digit(float(np.mean(train_latency))), "mean training latency, one significant digit"
 
 
 def check_features(features: Any) -> np.ndarray:
@@ -152,9 +85,14 @@ def check_feature_norm(feature_norm: Sequence[float]) -> np.ndarray:
 
 
 class LatencyPredictor(ABC):
-    """Predicts latency (ms) of SubTransformer configs, vectorised over many configs per call."""
+    """Predicts latency (ms) of SubTransformer configs, vectorised over many configs per call.
+
+    ``measured_with``: the settings of the latency dataset it was trained on (device and its name,
+    threads, latiter, vocabulary size...: the dataset's ``<csv>.json``), when known; the search uses them to
+    verify its result on the same device with the same procedure."""
 
     kind: str
+    measured_with: Optional[dict[str, Any]] = None
 
     def predict(self, configs: Sequence[Mapping[str, Any]]) -> np.ndarray:
         """Latency (ms) of each config, as a float64 array."""
@@ -218,7 +156,8 @@ class HatMLPPredictor(LatencyPredictor):
         """The original's file, plus the norms in a sidecar ``<path>.json`` that :func:`load_predictor` checks."""
         super().save(path)
         write_text_atomic(norms_path(path), json.dumps(
-            {"kind": self.kind, "feature_norm": self.feature_norm.tolist(), "lat_norm": self.lat_norm}) + "\n")
+            {"kind": self.kind, "feature_norm": self.feature_norm.tolist(), "lat_norm": self.lat_norm,
+             "measured_with": self.measured_with}) + "\n")
 
     @classmethod
     def from_state_dict(cls, state: Mapping[str, torch.Tensor], feature_norm: Sequence[float],
@@ -257,7 +196,7 @@ class RidgePredictor(LatencyPredictor):
     def state_dict(self) -> dict[str, Any]:
         return {"kind": self.kind, "terms": list(RIDGE_TERMS), "feature_names": list(FEATURE_NAMES),
                 "mean": torch.from_numpy(self.mean), "scale": torch.from_numpy(self.scale),
-                "weights": torch.from_numpy(self.weights), "bias": self.bias}
+                "weights": torch.from_numpy(self.weights), "bias": self.bias, "measured_with": self.measured_with}
 
     @classmethod
     def from_state_dict(cls, state: Mapping[str, Any]) -> RidgePredictor:
@@ -269,91 +208,9 @@ class RidgePredictor(LatencyPredictor):
         if missing:
             raise PredictorError(f"ridge predictor lacks {', '.join(missing)}")
         arrays = [state[key].double().numpy() for key in ("mean", "scale", "weights")]
-        return cls(*arrays, state["bias"])
-
-
-def fit_ridge(features: np.ndarray, latency: np.ndarray, penalty: float) -> RidgePredictor:
-    """Ridge regression of ``latency`` on the standardised terms (intercept not penalised)."""
-    terms = ridge_terms(features)
-    mean = terms.mean(axis=0)
-    scale = terms.std(axis=0)
-    scale[scale == 0] = 1.0  # a constant term: centring makes it zero, the intercept absorbs it
-    z = (terms - mean) / scale
-    bias = float(latency.mean())
-    weights = np.linalg.solve(z.T @ z + penalty * np.eye(z.shape[1]), z.T @ (latency - bias))
-    return RidgePredictor(mean, scale, weights, bias)
-
-
-def train_ridge(train: tuple[np.ndarray, np.ndarray], valid: tuple[np.ndarray, np.ndarray], log: Log) -> RidgePredictor:
-    """Fit on ``train`` for every penalty of :data:`RIDGE_PENALTIES`; keep the best on ``valid``."""
-    best: Optional[tuple[float, RidgePredictor]] = None
-    for penalty in RIDGE_PENALTIES:
-        predictor = fit_ridge(*train, penalty)
-        error = rmse(predictor.predict_features(valid[0]), valid[1])
-        log(f"| ridge penalty {penalty:g} | valid RMSE {error:.3f} ms")
-        if best is None or error < best[0]:
-            best = (error, predictor)
-    return best[1]
-
-
-@contextlib.contextmanager
-def single_thread() -> Iterator[None]:
-    """Run torch on one intra-op thread: small batches gain nothing from more, and a busy CPU loses a lot."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
-
-
-def train_hat_mlp(train: tuple[np.ndarray, np.ndarray], valid: tuple[np.ndarray, np.ndarray], *,
-                  feature_norm: Sequence[float], lat_norm: float, recipe: MLPRecipe, seed: int,
-                  log: Log) -> HatMLPPredictor:
-    """The original training loop, seeded: ``recipe.bsz`` distinct random rows per step, MSE, Adam.
-
-    Every 100 steps (step 0 included) logs the validation MSE (normalised) and RMSE (ms).
-    """
-    torch.manual_seed(seed)
-    rng = random.Random(seed)
-    predictor = HatMLPPredictor(HatMLP(len(FEATURE_NAMES), recipe.hidden_dim, recipe.hidden_layer_num),
-                                feature_norm, lat_norm)
-    net = predictor.net.train()
-    x, y = predictor.normalise(train[0]), torch.tensor(train[1] / lat_norm, dtype=torch.float32)
-    valid_x, valid_y = predictor.normalise(valid[0]), torch.tensor(valid[1] / lat_norm, dtype=torch.float32)
-    optimizer = torch.optim.Adam(net.parameters(), lr=recipe.lr)
-    batch = min(recipe.bsz, len(y))
-    with single_thread():
-        for step in range(recipe.train_steps):
-            rows = torch.tensor(rng.sample(range(len(y)), batch))
-            loss = torch.nn.functional.mse_loss(net(x[rows])[:, 0], y[rows])
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            if step % 100 == 0:
-                with torch.no_grad():
-                    valid_mse = torch.nn.functional.mse_loss(net(valid_x)[:, 0], valid_y).item()
-                log(f"| step {step} | valid MSE {valid_mse:.6f} | valid RMSE {math.sqrt(valid_mse) * lat_norm:.3f} ms")
-    net.eval()
-    return predictor
-
-
-def train_predictor(model: str, features: np.ndarray, latency: np.ndarray, split: Split, *,
-                    feature_norm: Sequence[float] = ORIGINAL_FEATURE_NORM, lat_norm: float,
-                    recipe: MLPRecipe = MLPRecipe(), seed: int = 1, log: Log = lambda line: None) -> LatencyPredictor:
-    """Train a ``model`` (one of :data:`MODELS`) on ``split.train``, validating on ``split.valid``."""
-    train, valid = (features[split.train], latency[split.train]), (features[split.valid], latency[split.valid])
-    if model == "ridge":
-        return train_ridge(train, valid, log)
-    if model == "hat-mlp":
-        return train_hat_mlp(train, valid, feature_norm=feature_norm, lat_norm=lat_norm, recipe=recipe, seed=seed, log=log)
-    raise PredictorError(f"unknown predictor model {model!r}; choose from {', '.join(MODELS)}")
-
-
-def evaluate(predictor: LatencyPredictor, features: np.ndarray, latency: np.ndarray) -> dict[str, float]:
-    """``{'rmse': ms, 'mape': %}`` of the predictor on these rows."""
-    predicted = predictor.predict_features(features)
-    return {"rmse": rmse(predicted, latency), "mape": mape(predicted, latency)}
+        predictor = cls(*arrays, state["bias"])
+        predictor.measured_with = state.get("measured_with")
+        return predictor
 
 
 def load_predictor(path: str | Path, feature_norm: Optional[Sequence[float]] = None,
@@ -369,8 +226,12 @@ def load_predictor(path: str | Path, feature_norm: Optional[Sequence[float]] = N
         raise PredictorError(f"latency predictor not found: {path}")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:  # torch's message advises weights_only=False: wrong here, a predictor never needs it
+        raise PredictorError(f"{path} is not a latency predictor: it holds pickled objects that predictor files "
+                             "never contain (a model checkpoint?)") from None
     except Exception as exc:  # torch raises many types for truncated or foreign files
-        raise PredictorError(f"{path} is not a readable latency predictor ({type(exc).__name__}: {exc})") from None
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise PredictorError(f"{path} is not a readable latency predictor ({reason})") from None
     if isinstance(state, Mapping) and state.get("kind") == RidgePredictor.kind:
         return RidgePredictor.from_state_dict(state)
     if isinstance(state, Mapping) and "first_layer.weight" in state:
@@ -378,7 +239,9 @@ def load_predictor(path: str | Path, feature_norm: Optional[Sequence[float]] = N
         if feature_norm is None or lat_norm is None:
             raise PredictorError(f"{path} is an original HAT predictor (plain state dict): "
                                  "give its feature-norm and lat-norm")
-        return HatMLPPredictor.from_state_dict(state, feature_norm, lat_norm)
+        predictor = HatMLPPredictor.from_state_dict(state, feature_norm, lat_norm)
+        predictor.measured_with = _recorded_norms(path).get("measured_with")
+        return predictor
     raise PredictorError(f"{path} is not a latency predictor (neither an original HAT state dict nor a 'kind' dict)")
 
 
@@ -395,8 +258,8 @@ def _checked_norms(path: Path, feature_norm: Optional[Sequence[float]],
     sidecar = norms_path(path)
     if not sidecar.is_file():
         return feature_norm, lat_norm
+    recorded = _recorded_norms(path)
     try:
-        recorded = json.loads(sidecar.read_text())
         recorded_features, recorded_lat = [float(v) for v in recorded["feature_norm"]], float(recorded["lat_norm"])
     except (ValueError, KeyError, TypeError) as exc:
         raise PredictorError(f"{sidecar} is not a valid predictor norms file ({exc})") from None
@@ -408,6 +271,6 @@ def _checked_norms(path: Path, feature_norm: Optional[Sequence[float]],
     return recorded_features, recorded_lat
 
 
-def stderr_log(line: str) -> None:
-    """Progress logger writing to stderr."""
-    print(line, file=sys.stderr, flush=True)
+def _recorded_norms(path: Path) -> dict[str, Any]:
+    """What is recorded beside a ``hat-mlp`` predictor file (``{}`` when nothing is)."""
+    return read_json_record(norms_path(path), PredictorError, "predictor norms file") or {}

@@ -1,4 +1,5 @@
-"""The SuperTransformer: fairseq model ``transformersuper`` with elastic dims (reference section 2).
+"""The SuperTransformer: fairseq model ``transformersuper`` with elastic dims (the original's
+``fairseq/models/transformer_super.py``).
 
 ``model.set_sample_config(config)`` selects a SubTransformer (the original's nested dict); forward
 then runs exactly that SubTransformer with weights inherited from the supernet. With
@@ -23,6 +24,7 @@ from ..modules.multihead_attention_super import IncrementalState
 from ..modules.positional_embedding import SinusoidalPositionalEmbeddingSuper
 from ..modules.slicing import leading
 from ..modules.transformer_layer_super import TransformerDecoderLayerSuper, TransformerEncoderLayerSuper
+from ..errors import ConfigError
 from ..search_space import check_fits_model, config_from_args
 
 DEFAULT_MAX_POSITIONS = 1024
@@ -47,7 +49,7 @@ class _Side:
         self.padding_idx = embed_tokens.padding_idx
         self._max_positions = max_positions
         if getattr(args, f"{side}_learned_pos", False):
-            raise ValueError(f"--{side}-learned-pos is not supported by the SuperTransformer (sinusoidal positions only)")
+            raise ConfigError(f"--{side}-learned-pos is not supported by the SuperTransformer (sinusoidal positions only)")
         self.embed_positions = None if args.no_token_positional_embeddings else SinusoidalPositionalEmbeddingSuper(
             self.super_embed_dim, self.padding_idx, max_positions + self.padding_idx + 1)
         self.normalize_before = getattr(args, f"{side}_normalize_before", False)
@@ -171,7 +173,8 @@ class TransformerDecoderSuper(_Side, FairseqIncrementalDecoder):
 
     def _encoder_keys(self, encoder_out: Dict[str, List[Tensor]], arbitrary: int) -> Tuple[Tensor, Optional[Tensor]]:
         """Keys/values of an encoder-decoder attention: the encoder output, time-concatenated with the
-        outputs of the ``arbitrary`` second-, third-to-last super encoder layers (reference 1.8)."""
+        outputs of the ``arbitrary`` second-, third-to-last super encoder layers (as the original's
+        ``TransformerDecoder.extract_features``)."""
         extra = ARBITRARY_EXTRA_LAYERS[arbitrary]
         mask = encoder_out["encoder_padding_mask"][0] if encoder_out["encoder_padding_mask"] else None
         if extra == 0:
@@ -255,9 +258,9 @@ class TransformerSuperModel(FairseqEncoderDecoderModel):
         dec_dim = sub["decoder"]["decoder_embed_dim"] if compact else args.decoder_embed_dim
         if args.share_all_embeddings:
             if src_dict != tgt_dict:
-                raise ValueError("--share-all-embeddings requires a joined dictionary")
+                raise ConfigError("--share-all-embeddings requires a joined dictionary")
             if args.encoder_embed_dim != args.decoder_embed_dim:
-                raise ValueError("--share-all-embeddings requires --encoder-embed-dim to match --decoder-embed-dim")
+                raise ConfigError("--share-all-embeddings requires --encoder-embed-dim to match --decoder-embed-dim")
             encoder_embed = decoder_embed = EmbeddingSuper(len(src_dict), max(enc_dim, dec_dim), src_dict.pad())
             args.share_decoder_input_output_embed = True
         else:
@@ -345,7 +348,7 @@ def base_architecture(args: Namespace) -> None:
     _default(args, "max_target_positions", DEFAULT_MAX_POSITIONS)
     _default(args, "qkv_dim", args.encoder_embed_dim)
     if args.adaptive_softmax_cutoff:
-        raise ValueError("--adaptive-softmax-cutoff is not supported by the SuperTransformer")
+        raise ConfigError("--adaptive-softmax-cutoff is not supported by the SuperTransformer")
     args.decoder_output_dim = args.decoder_input_dim = args.decoder_embed_dim
 
 

@@ -1,7 +1,8 @@
 """Elastic token embedding, shared or not between encoder and decoder.
 
 One matrix ``[V, Ê]`` can serve the encoder, the decoder and the output projection, each part
-using its own sampled width ``weight[:, :E_part]`` (section 2.2 of the reference).
+using its own sampled width ``weight[:, :E_part]`` (the original's ``EmbeddingSuper`` in
+``fairseq/modules/embedding_super.py``).
 """
 from typing import Dict
 

@@ -1,4 +1,5 @@
-"""Elastic multi-head attention with a fixed Q/K/V width ``qkv_dim`` (reference 2.2, 2.3).
+"""Elastic multi-head attention with a fixed Q/K/V width ``qkv_dim`` (the original's ``MultiheadAttentionSuper`` in
+``fairseq/modules/multihead_attention_super.py``).
 
 The sampled embed dims select the leading input columns of the Q/K/V projections and the leading
 output rows of ``out_proj``; the sampled head count only regroups the ``qkv_dim`` channels.
@@ -11,6 +12,7 @@ import torch.nn.functional as F
 from fairseq.incremental_decoding_utils import with_incremental_state
 from torch import Tensor
 
+from ..errors import ConfigError
 from .linear_super import LinearSuper
 from .slicing import leading
 
@@ -19,7 +21,7 @@ IncrementalState = Dict[str, Dict[str, Optional[Tensor]]]
 
 def check_heads(qkv_dim: int, heads: int) -> None:
     if heads <= 0 or qkv_dim % heads != 0:
-        raise ValueError(f"attention heads {heads} do not divide qkv_dim {qkv_dim}")
+        raise ConfigError(f"attention heads {heads} do not divide qkv_dim {qkv_dim}")
 
 
 @with_incremental_state

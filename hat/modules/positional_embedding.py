@@ -1,11 +1,12 @@
-"""Sinusoidal positions computed at the super dim and sliced to the sampled dim (reference 2.4).
+"""Sinusoidal positions computed at the super dim and sliced to the sampled dim (as the original's
+``TransformerEncoder.forward`` / ``TransformerDecoder.extract_features`` in ``fairseq/models/transformer_super.py``
+slice fairseq's ``SinusoidalPositionalEmbedding``).
 
 The slice of a ``Ê``-dim table is *not* a native ``E``-dim sinusoid; reproducing it is what lets
 SubTransformers reuse SuperTransformer weights. The table is not saved; ``_float_tensor`` is the
 original's (saved) dummy buffer, kept so that state-dict keys match the original's.
 """
 import math
-from typing import Optional
 
 import torch
 import torch.nn as nn
@@ -54,9 +55,3 @@ class SinusoidalPositionalEmbeddingSuper(nn.Module):
         positions = utils.make_positions(tokens, self.padding_idx)
         return table.index_select(0, positions.view(-1)).view(bsz, seq_len, -1).detach()
 
-
-def embed_positions_super(super_embed_dim: int, padding_idx: int, max_positions: int, learned: bool) -> Optional[nn.Module]:
-    """The position module of one side (``learned`` positions are not supported by HAT's configs)."""
-    if learned:
-        raise ValueError("learned positional embeddings (--encoder/decoder-learned-pos) are not supported")
-    return SinusoidalPositionalEmbeddingSuper(super_embed_dim, padding_idx, max_positions + padding_idx + 1)

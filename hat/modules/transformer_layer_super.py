@@ -1,4 +1,5 @@
-"""SuperTransformer encoder and decoder layers (post-LN by default, reference 2.7 and 2.8)."""
+"""SuperTransformer encoder and decoder layers (post-LN by default), as the original's ``TransformerEncoderLayer``
+and ``TransformerDecoderLayer`` in ``fairseq/models/transformer_super.py``."""
 from typing import Callable, Optional, Tuple
 
 import torch.nn as nn
@@ -51,7 +52,8 @@ class TransformerEncoderLayerSuper(_SublayerMixin, nn.Module):
 
     def set_sample_config(self, embed_dim: int, ffn_dim: int, heads: int, dropout: float,
                           activation_dropout: float, self_attn_dropout: float) -> None:
-        """``self_attn_dropout`` is the unscaled ``--dropout``: the original's encoder quirk (reference 2.6)."""
+        """``self_attn_dropout`` is the unscaled ``--dropout``: the original's encoder quirk (its
+        ``TransformerEncoderLayer.forward`` drops the self-attention output with ``self.dropout``)."""
         self.self_attn.set_sample_config(embed_dim, embed_dim, heads)
         self.self_attn_layer_norm.set_sample_config(embed_dim)
         self._set_ffn_sample(embed_dim, ffn_dim)

@@ -1,4 +1,4 @@
-"""HAT's evolutionary search (reference section 7), seeded, cached and resumable.
+"""HAT's evolutionary search (the original's `fairseq/evolution.py`, `Evolution.run_evo_search`), seeded, cached and resumable.
 
 The schedule is the original's: a feasible initial population, then for ``evo_iter`` generations
 score every member, keep the best ``parent_size`` as parents, and refill the population with
@@ -45,7 +45,7 @@ Count = Callable[[SubTransformerConfig], int]
 
 @dataclass(frozen=True)
 class EvolutionSettings:
-    """The search schedule; defaults are the original's (reference 1.5)."""
+    """The search schedule; defaults are those of the original's `evo_search.py` parser."""
 
     evo_iter: int = 30
     population_size: int = 125
@@ -152,7 +152,7 @@ class CostModel:
 
 
 def canonical_gene(space: SearchSpace, gene: Sequence[int]) -> Gene:
-    """The gene of the active config: inactive layers' positions set to the layer-0 value (reference 7.2).
+    """The gene of the active config: inactive layers' positions set to the layer-0 value (as the original's `Converter.config2gene`).
 
     Two genes with the same canonical gene are the same SubTransformer."""
     return tuple(space.config_to_gene(active_config(space.gene_to_config(gene))))

@@ -1,4 +1,4 @@
-"""Fitness of the evolutionary search: validation loss of a SubTransformer with inherited weights (reference 7.4).
+"""Fitness of the evolutionary search: validation loss of a SubTransformer with inherited weights (as the original's `fairseq/evolution.py`, `Evolution.get_scores` / `validate_all`).
 
 The validation batches are built and collated once, moved to the device once, and reused for every
 candidate. The loss is the original's: the criterion's (label-smoothed) loss summed over the batches,
@@ -16,6 +16,7 @@ import torch
 from fairseq import utils
 
 from ..models.transformer_super import TransformerSuperModel
+from ..errors import DataError
 
 
 class ValidationLoss:
@@ -23,7 +24,7 @@ class ValidationLoss:
 
     def __init__(self, model: TransformerSuperModel, criterion: torch.nn.Module, batches: list[dict[str, Any]]):
         if not batches:
-            raise ValueError("the validation set gave no batches to evaluate the search's candidates on")
+            raise DataError("the validation set gave no batches to evaluate the search's candidates on")
         self.model, self.criterion, self.batches = model, criterion, batches
 
     @classmethod

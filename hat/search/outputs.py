@@ -6,7 +6,8 @@ the original's ``checkpoints/<--configs path>``) holds
 * ``state.json``: the settings and the whole search state after the last finished generation; a rerun of
   the same command resumes from it (with other settings it refuses, naming what changed);
 * ``history.jsonl``: one JSON object per loss evaluation (gene, config, loss, predicted latency,
-  #params / FLOPs when limited, generation, constraint);
+  #params / FLOPs when limited, generation, constraint), then one per candidate verified on the device
+  (``"verified": true``, predicted and measured latency);
 * ``search.png``: validation loss vs predicted latency of every evaluated candidate;
 * ``summary.json``: the chosen SubTransformer of every constraint and the evaluation counts.
 
@@ -20,7 +21,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Optional
 
-from ..io import changed_settings, write_text_atomic
+from ..io import check_recorded_settings, write_text_atomic
 from ..search_space import ConfigError, SearchSpace
 from .evolution import Constraints, Evaluation
 
@@ -50,10 +51,9 @@ def read_state(search_dir: Path, settings: Mapping[str, Any]) -> Optional[dict[s
         state = saved["search"]
     except (ValueError, KeyError, TypeError) as exc:
         raise ConfigError(f"{path} is not a search state file ({exc}); remove it to start afresh") from None
-    changed = changed_settings(recorded, json.loads(json.dumps(settings)))
-    if changed:
-        raise ConfigError(f"{search_dir} holds a search with other settings ({'; '.join(changed)}); rerun with "
-                          f"those settings to resume it, or give another --search-dir")
+    check_recorded_settings(recorded, settings, lambda changes: (
+        f"{search_dir} holds a search with other settings ({changes}); rerun with those settings to resume it, "
+        "or give another --search-dir"))
     return state
 
 
@@ -61,8 +61,16 @@ def write_state(search_dir: Path, settings: Mapping[str, Any], state: Mapping[st
                 history: Sequence[Evaluation], space: SearchSpace) -> None:
     """Save the search state, then the history it contains."""
     write_text_atomic(search_dir / STATE, json.dumps({"settings": settings, "search": state}) + "\n")
+    write_history(search_dir, history, space)
+
+
+def write_history(search_dir: Path, history: Sequence[Evaluation], space: SearchSpace,
+                  verified: Sequence[Mapping[str, Any]] = ()) -> None:
+    """``history.jsonl``: every loss evaluation, then the rows of the candidates verified on the device
+    (``"verified": true``, with predicted and measured latency)."""
     write_text_atomic(search_dir / HISTORY, "".join(
-        json.dumps({**asdict(e), "config": space.gene_to_config(e.gene)}) + "\n" for e in history))
+        json.dumps({**asdict(e), "config": space.gene_to_config(e.gene)}) + "\n" for e in history)
+        + "".join(json.dumps(row) + "\n" for row in verified))
 
 
 def write_summary(search_dir: Path, summary: Mapping[str, Any]) -> None:

@@ -22,14 +22,19 @@ from tqdm import tqdm
 
 from ..checkpoint import CheckpointError
 from ..config_args import add_config_flags, parse_config_args
-from ..latency.predictor import load_predictor
+from ..latency.interleaved import measure_interleaved
+from ..latency.measure import MeasureSettings, build_for_latency, device_name, measure_latency, vocab_size_from_args
+from ..latency.predictor import LatencyPredictor, load_predictor
+from ..latency.probe import CalibrationProbe
 from ..loading import load_supertransformer
+from ..locks import check_writable_dir, exclusive_output
 from ..models.transformer_super import TransformerSuperModel
 from ..profiling import build_for_profiling, dummy_sentence_length, profile_flops, sampled_params_numel
 from .evolution import Constraints, CostModel, EvolutionarySearch, EvolutionSettings, SearchResult
 from .fitness import ValidationLoss
-from .outputs import (default_search_dir, output_yaml_path, read_state, write_state, write_summary, PLOT)
+from .outputs import (default_search_dir, output_yaml_path, read_state, write_history, write_state, write_summary, PLOT)
 from .plot import plot_search
+from .verify import MeasureMany, Verification, bias_warning, require_choice, verify
 from ..search_space import ConfigError, SearchSpace, write_subtransformer_yaml
 from ..training import default_save_dir
 
@@ -63,6 +68,12 @@ def add_evo_args(parser) -> None:
                                             "(default: <save-dir>/evo_search/<write-config-path stem>)")
     group.add_argument("--no-cache", action="store_true",
                        help="re-evaluate every member of every generation, as the original (for comparisons)")
+    group.add_argument("--verify-on-device", type=int, metavar="K", default=None,
+                       help="after the search, measure the K best candidates under each constraint on this device and "
+                            f"choose the best whose measured latency meets it (default: {DEFAULT_VERIFY_K} when the "
+                            "predictor was measured on this kind of device, else off)")
+    group.add_argument("--no-verify-on-device", action="store_true", help="choose by predicted latency only")
+    group.add_argument("--verify-rounds", type=int, default=3, help="interleaved measurement rounds of verification")
     group.add_argument("--json", action="store_true", help="print the summary as one JSON object")
 
 
@@ -135,20 +146,16 @@ def build_fitness(args: Namespace, model: TransformerSuperModel) -> ValidationLo
     use_cuda = torch.cuda.is_available() and not args.cpu
     task = tasks.setup_task(args)
     subset = args.valid_subset.split(",")[0]
-    try:
-        task.load_dataset(subset, combine=False, epoch=1)
-    except FileNotFoundError as exc:
-        raise ConfigError(f"cannot load the '{subset}' split from {args.data}: {exc}") from None
+    task.load_dataset(subset, combine=False, epoch=1)  # DataError: a missing split
     return ValidationLoss.from_task(task, model, task.build_criterion(args), subset,
                                     args.max_tokens_valid or args.max_tokens, args.batch_size_valid,
                                     args.valid_cnt_max, torch.device("cuda" if use_cuda else "cpu"),
                                     half=bool(args.fp16 and use_cuda), seed=args.seed)
 
 
-def build_costs(args: Namespace, space: SearchSpace, model: TransformerSuperModel) -> CostModel:
-    """Predicted latency (``--ckpt-path``) and, for ``--max-params`` / ``--max-flops``, #params and FLOPs as
-    ``--profile-flops`` counts them."""
-    predictor = load_predictor(args.ckpt_path, args.feature_norm, args.lat_norm)
+def build_costs(predictor: LatencyPredictor, space: SearchSpace, model: TransformerSuperModel) -> CostModel:
+    """Predicted latency and, for ``--max-params`` / ``--max-flops``, #params and FLOPs as ``--profile-flops``
+    counts them."""
     counter = build_for_profiling(model.args)
     length = dummy_sentence_length(model.args.arch)
 
@@ -170,6 +177,7 @@ class SearchSetup:
     model: TransformerSuperModel
     space: SearchSpace
     costs: CostModel
+    predictor: LatencyPredictor
 
 
 def setup(args: Namespace) -> SearchSetup:
@@ -179,7 +187,53 @@ def setup(args: Namespace) -> SearchSetup:
     constraints = [Constraints(c, args.max_params, args.max_flops) for c in args.latency_constraint]
     model = load_supertransformer(args.restore_file, data_dir=args.data)
     space = check_space(args, model)
-    return SearchSetup(settings, constraints, model, space, build_costs(args, space, model))
+    predictor = load_predictor(args.ckpt_path, args.feature_norm, args.lat_norm)
+    return SearchSetup(settings, constraints, model, space, build_costs(predictor, space, model), predictor)
+
+
+DEFAULT_VERIFY_K = 5
+
+
+def verification_plan(args: Namespace, predictor: LatencyPredictor) -> tuple[int, Optional[MeasureSettings], str]:
+    """``(K, measurement settings, why)``: how many candidates per constraint to verify on this device (0: none)
+    and with which settings (the predictor's latency dataset's: same device, threads, latiter, vocabulary)."""
+    recorded = predictor.measured_with or {}
+    device = "cuda" if torch.cuda.is_available() and not args.cpu else "cpu"
+    if args.no_verify_on_device or args.verify_on_device == 0:
+        return 0, None, "turned off"
+    if not recorded:
+        if args.verify_on_device:
+            raise ConfigError(f"--verify-on-device needs a predictor that records how its dataset was measured; "
+                              f"{args.ckpt_path} does not (train it with latency_predictor.py on a dataset of "
+                              "latency_dataset.py)")
+        return 0, None, f"off: {args.ckpt_path} records no measurement settings (an original HAT predictor?)"
+    here = device_name(device)
+    if args.verify_on_device is None and (recorded.get("device"), recorded.get("device_name")) != (device, here):
+        return 0, None, (f"off: the predictor was measured on {recorded.get('device')} ({recorded.get('device_name')}), "
+                         f"this search runs on {device} ({here}); --verify-on-device K measures here anyway")
+    if args.verify_rounds < 1:
+        raise ConfigError(f"--verify-rounds must be at least 1, got {args.verify_rounds}")
+    settings = MeasureSettings(device=device, latiter=recorded.get("latiter", 20),
+                               beam=recorded.get("beam", 5), length=recorded.get("dummy_sentence_length", 30),
+                               threads=recorded.get("threads"), original_mode=recorded.get("original_mode", False))
+    return args.verify_on_device or DEFAULT_VERIFY_K, settings, "on"
+
+
+def device_measurement(model: TransformerSuperModel, settings: MeasureSettings, vocab_size: int, rounds: int,
+                       log) -> MeasureMany:
+    """Measures SubTransformers of ``model``'s SuperTransformer on this device: interleaved rounds under the
+    calibration probe (CPU), the median per SubTransformer."""
+    timed = build_for_latency(model.args, vocab_size)
+    probe = CalibrationProbe.for_threads(settings.threads) if settings.device == "cpu" else None
+
+    def measure_many(configs):
+        summaries = measure_interleaved(
+            {f"candidate {i + 1}": (lambda c=c: measure_latency(timed, c, settings).latency_ms)
+             for i, c in enumerate(configs)}, rounds, probe, log)
+        return list(summaries.values())
+
+    return measure_many
+
 
 
 def search_dir_of(args: Namespace) -> Path:
@@ -208,10 +262,17 @@ def check_source_use(fitness: ValidationLoss, results: Sequence[SearchResult], l
 
 
 def run_search(args: Namespace, log) -> dict[str, Any]:
-    """The whole search; returns the summary (also written to the search folder)."""
+    """The whole search; returns the summary (also written to the search folder, which is locked against a
+    second search for the whole run). Every output is checked writable before any long work."""
     prepared = setup(args)
-    settings, all_constraints, space, costs = prepared.settings, prepared.constraints, prepared.space, prepared.costs
     search_dir = search_dir_of(args)
+    check_writable_dir(Path(args.write_config_path).parent, "the folder of --write-config-path")
+    with exclusive_output(search_dir, "search folder", is_dir=True):
+        return _run_search(args, prepared, search_dir, log)
+
+
+def _run_search(args: Namespace, prepared: SearchSetup, search_dir: Path, log) -> dict[str, Any]:
+    settings, all_constraints, space, costs = prepared.settings, prepared.constraints, prepared.space, prepared.costs
     recorded = search_settings(args, space, settings)
     saved = read_state(search_dir, recorded)
 
@@ -225,7 +286,7 @@ def run_search(args: Namespace, log) -> dict[str, Any]:
         log(f"| resuming the search in {search_dir}: {search.evaluations} evaluations done")
 
     several = len(all_constraints) > 1
-    results: list[tuple[SearchResult, Path]] = []
+    searched: list[SearchResult] = []
     for constraints in all_constraints:
         bar = tqdm(total=settings.evo_iter, initial=search.generations_done(constraints), unit="gen",
                    desc=f"search {constraints.name}", file=sys.stderr, disable=None)
@@ -237,22 +298,37 @@ def run_search(args: Namespace, log) -> dict[str, Any]:
                       f"{best.loss:.4f} | predicted {best.latency_ms:.2f} ms | evaluations {search.evaluations}",
                       file=sys.stderr)
 
-        result = search.run(constraints, on_generation)
+        searched.append(search.run(constraints, on_generation))
         bar.close()
-        path = output_yaml_path(args.write_config_path, constraints, several)
+
+    verifications = verify_results(args, prepared, search, searched, log)
+    results: list[tuple[SearchResult, Path]] = []
+    for result, verification in zip(searched, verifications):
+        if verification is not None:
+            chosen = verification.chosen
+            result = dataclasses.replace(result, gene=chosen.gene, config=chosen.config, loss=chosen.loss,
+                                         latency_ms=chosen.predicted_latency_ms, params=None, flops=None)
+        path = output_yaml_path(args.write_config_path, result.constraints, several)
         write_subtransformer_yaml(result.config, path)
         results.append((result, path))
-        log(f"| {constraints.name}: loss {result.loss:.4f}, predicted latency {result.latency_ms:.2f} ms -> {path}")
+        measured = "" if verification is None else f", measured {verification.chosen.measured_latency_ms:.2f} ms"
+        log(f"| {result.constraints.name}: loss {result.loss:.4f}, predicted latency {result.latency_ms:.2f} ms"
+            f"{measured} -> {path}")
+    verified_rows = [{"verified": True, "constraint": v.constraints.name, **c.to_json()}
+                     for v in verifications if v is not None for c in v.candidates]
+    write_history(search_dir, search.history, space, verified_rows)
     source_gains = check_source_use(fitness, [r for r, _ in results], log)
     plot_search(search.history, [r for r, _ in results], search_dir / PLOT,
-                title=f"HAT evolutionary search ({Path(args.restore_file).name})")
+                title=f"HAT evolutionary search ({Path(args.restore_file).name})",
+                verified=[v for v in verifications if v is not None])
     summary = {
         "results": [{"latency_constraint_ms": r.constraints.latency_ms, "max_params": r.constraints.max_params,
                      "max_flops": r.constraints.max_flops, "config_path": str(path), "loss": r.loss,
                      "predicted_latency_ms": r.latency_ms, "params": costs.params(r.config),
                      "flops": costs.flops(r.config), "gene": r.gene, "config": r.config,
-                     "best_loss_per_generation": r.best_per_generation, "source_gain_bits": gain}
-                    for (r, path), gain in zip(results, source_gains)],
+                     "best_loss_per_generation": r.best_per_generation, "source_gain_bits": gain,
+                     **verification_summary(v)}
+                    for (r, path), gain, v in zip(results, source_gains, verifications)],
         "evaluations": search.evaluations,
         "evaluations_original_schedule": settings.original_evaluations * len(all_constraints),
         "wall_s": time.perf_counter() - started,
@@ -260,3 +336,36 @@ def run_search(args: Namespace, log) -> dict[str, Any]:
     }
     write_summary(search_dir, summary)
     return summary
+
+
+def verify_results(args: Namespace, prepared: SearchSetup, search: EvolutionarySearch,
+                   searched: list[SearchResult], log) -> list[Optional[Verification]]:
+    """Verify every constraint's answer on this device (:mod:`hat.search.verify`), or ``None`` each when
+    verification is off; one clear error when a constraint has no candidate that meets it when measured."""
+    k, settings, why = verification_plan(args, prepared.predictor)
+    if not k:
+        log(f"| on-device verification {why}")
+        return [None] * len(searched)
+    recorded_vocab = prepared.predictor.measured_with.get("vocab_size")
+    vocab_size = vocab_size_from_args(args, recorded_vocab)
+    log(f"| verifying the {k} best candidates under each constraint on this device ({settings.device}, "
+        f"{settings.threads} thread(s), latiter {settings.latiter}, {args.verify_rounds} interleaved rounds, "
+        f"vocabulary {vocab_size})")
+    measure_many = device_measurement(prepared.model, settings, vocab_size, args.verify_rounds, log)
+    verifications = [verify(search.history, prepared.space, result.constraints, k, measure_many) for result in searched]
+    for verification in verifications:
+        warning = bias_warning(verification)
+        if warning:
+            log(warning)
+    for verification in verifications:
+        require_choice(verification)
+    return verifications
+
+
+def verification_summary(verification: Optional[Verification]) -> dict[str, Any]:
+    """The summary entries of a verified constraint: what the search chose by, and every measured candidate."""
+    if verification is None:
+        return {"verified": False}
+    return {"verified": True, "verified_latency_ms": verification.chosen.measured_latency_ms,
+            "predictor_bias": verification.bias,
+            "verified_candidates": [c.to_json() for c in verification.candidates]}

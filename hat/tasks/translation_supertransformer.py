@@ -1,9 +1,10 @@
 """fairseq task ``translation_supertransformer``: HAT's training through fairseq's extension points.
 
 * SuperTransformer training: before every optimizer update, the SubTransformer sampled from the
-  search space with seed = the number of updates done (reference 8.2) is set on the model. All
-  micro-batches of an update, and every distributed worker, use the same one; a resumed run
-  continues the same sequence. A local RNG is used, so fairseq's and the user's RNGs are untouched.
+  search space with seed = the number of updates done (as the original's ``train.py`` calls
+  ``sample_configs`` of its ``fairseq/utils.py``) is set on the model. All micro-batches of an update,
+  and every distributed worker, use the same one; a resumed run continues the same sequence. A local
+  RNG is used, so fairseq's and the user's RNGs are untouched.
 * SubTransformer training (``--train-subtransformer``): the ``*-subtransformer`` config at every update.
 * Validation: the largest and the smallest SubTransformer of the space (arbitrary attention 1, as the
   original), logged as ``largest_loss`` / ``smallest_loss`` (and ``*_nll_loss``). The ``loss`` that
@@ -11,17 +12,22 @@
 """
 import functools
 import math
+import os
 import sys
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Tuple
 
 import torch
+from fairseq import utils
+from fairseq.data import data_utils
 from fairseq.logging import metrics
 from fairseq.tasks import register_task
 from fairseq.tasks.translation import TranslationConfig, TranslationTask
 
+from ..errors import DataError
 from ..models.transformer_super import TransformerSuperModel
-from ..search_space import ConfigError, SearchSpace, check_fits, check_fits_model, config_from_args, read_subtransformer_yaml
+from ..search_space import (ConfigError, SearchSpace, check_fits, check_fits_model, check_trained_space,
+                            config_from_args, read_subtransformer_yaml)
 
 REPRESENTATIVES = ("largest", "smallest")
 
@@ -35,13 +41,18 @@ class TranslationSuperTransformerConfig(TranslationConfig):
     subtransformer_config: Optional[str] = field(
         default=None, metadata={"help": "SubTransformer YAML that generation runs (default: the checkpoint's own "
                                         "*-subtransformer config)"})
+    allow_off_space: bool = field(
+        default=False, metadata={"help": "run a SubTransformer config outside the search space (generation with a "
+                                         "SuperTransformer checkpoint, --profile-flops with *-choice keys): it is then "
+                                         "only checked to fit the SuperTransformer's dimensions"})
 
 
 def unwrap_supertransformer(model: torch.nn.Module) -> TransformerSuperModel:
     """The SuperTransformer inside fairseq's distributed wrappers."""
     while not isinstance(model, TransformerSuperModel):
         if not hasattr(model, "module"):
-            raise TypeError(f"task translation_supertransformer needs a transformersuper model, got {type(model).__name__}")
+            raise ConfigError(f"task translation_supertransformer needs a transformersuper model (--arch "
+                              f"transformersuper*), got {type(model).__name__}")
         model = model.module
     return model
 
@@ -54,6 +65,29 @@ def representative_configs(space: SearchSpace) -> Dict[str, Dict[str, Any]]:
 @register_task("translation_supertransformer", dataclass=TranslationSuperTransformerConfig)
 class TranslationSuperTransformerTask(TranslationTask):
     cfg: TranslationSuperTransformerConfig
+
+    @classmethod
+    def setup_task(cls, cfg, **kwargs):
+        """fairseq's setup (dictionaries of the data folder), with a missing or foreign data folder as a
+        :class:`hat.errors.DataError` naming it."""
+        paths = utils.split_paths(cfg.data) if cfg.data else []
+        if not paths or not os.path.isdir(paths[0]):
+            raise DataError(f"binarised data folder not found: {cfg.data!r} "
+                            "(give --data, or the data: key of the config)")
+        if (cfg.source_lang is None or cfg.target_lang is None) and None in data_utils.infer_language_pair(paths[0]):
+            raise DataError(f"{paths[0]}: cannot tell the language pair (no <split>.<src>-<tgt>.<lang>.idx files); "
+                            "give --source-lang and --target-lang")
+        try:
+            return super().setup_task(cfg, **kwargs)
+        except FileNotFoundError as exc:
+            raise DataError(f"{paths[0]} is not a binarised data folder: {exc.strerror}: {exc.filename}") from None
+
+    def load_dataset(self, split, epoch=1, combine=False, **kwargs):
+        """fairseq's, with a missing split as a :class:`hat.errors.DataError` naming it and the data folder."""
+        try:
+            super().load_dataset(split, epoch=epoch, combine=combine, **kwargs)
+        except FileNotFoundError as exc:
+            raise DataError(f"cannot load the '{split}' split from {self.cfg.data}: {exc}") from None
 
     def build_model(self, cfg, from_checkpoint: bool = False):
         model = super().build_model(cfg, from_checkpoint)
@@ -91,6 +125,8 @@ class TranslationSuperTransformerTask(TranslationTask):
             super_model = unwrap_supertransformer(model)
             if self.cfg.subtransformer_config:
                 config = check_fits_model(read_subtransformer_yaml(self.cfg.subtransformer_config), super_model)
+                check_trained_space(config, super_model.args, self.cfg.subtransformer_config,
+                                    self.cfg.allow_off_space)
             elif getattr(super_model.args, "encoder_embed_dim_subtransformer", None) is None:
                 raise ConfigError("the checkpoint is a SuperTransformer: name the SubTransformer to generate with "
                                   "(generate.py --configs=<sub.yml>, or --subtransformer-config <sub.yml>)")

@@ -1,0 +1,19 @@
+"""Flags the experiment commands (``hat-demo``, ``reproduce_multi30k``) share: latency measurement and the
+search schedule, with each experiment's own defaults."""
+import argparse
+
+
+def add_latency_and_search_flags(parser: argparse.ArgumentParser, defaults: object) -> None:
+    """``--latency-rows`` ... ``--crossover-size``, defaulting to the attributes of ``defaults`` (the
+    experiment's settings dataclass)."""
+    add = parser.add_argument
+    add("--latency-rows", type=int, default=defaults.latency_rows, help="latency dataset size")
+    add("--latiter", type=int, default=defaults.latiter, help="timed runs per latency measurement")
+    add("--lat-threads", type=int, default=defaults.lat_threads, help="CPU threads for latency measurement")
+    add("--lat-rounds", type=int, default=defaults.lat_rounds,
+        help="interleaved measurement rounds of the final models (their median is reported)")
+    add("--evo-iter", type=int, default=defaults.evo_iter, help="search generations")
+    add("--population-size", type=int, default=defaults.population_size, help="search population")
+    add("--parent-size", type=int, default=defaults.parent_size, help="parents kept per generation")
+    add("--mutation-size", type=int, default=defaults.mutation_size, help="mutated children per generation")
+    add("--crossover-size", type=int, default=defaults.crossover_size, help="crossover children per generation")

@@ -1,0 +1,61 @@
+"""Translation with a SubTransformer, as the original's ``generate.py`` (fairseq's generate), in process.
+
+``--configs=<sub.yml>`` selects the SubTransformer: of a SubTransformer checkpoint, or of a
+SuperTransformer checkpoint (inherited weights, the original's "evaluate an inherited
+SubTransformer"); without it a SubTransformer checkpoint uses its own config. Everything else is
+fairseq's ``generate`` (beam search, ``--remove-bpe``, ``--results-path`` ...). On a machine without
+CUDA, ``--fp16`` is dropped with a warning and ``--cpu`` is implied.
+
+With a SuperTransformer checkpoint the SubTransformer must be in the search space it was trained with (its
+``*-choice`` lists); ``--allow-off-space`` runs one outside it (then it only has to fit the SuperTransformer's
+dimensions). The checkpoint is checked before fairseq reads it: a missing, truncated or foreign file, or one
+trained with another vocabulary than the data's, is one :class:`hat.errors.CheckpointError`.
+"""
+import logging
+import os
+from argparse import Namespace
+from typing import List, Sequence
+
+import torch
+from fairseq import options
+from fairseq.dataclass.utils import convert_namespace_to_omegaconf
+from fairseq_cli import generate as fairseq_generate
+
+from ..config_args import split_config_flags
+from ..errors import ConfigError
+from ..loading import check_checkpoint_for_data
+from ..training import HAT_PACKAGE_DIR
+
+logger = logging.getLogger(__name__)
+
+
+def translate_argv(argv: Sequence[str]) -> List[str]:
+    """The original's ``--configs=<sub.yml>`` becomes the task's ``--subtransformer-config``."""
+    paths, rest = split_config_flags(argv, ("--configs",))
+    return rest + (["--subtransformer-config", paths["--configs"]] if paths["--configs"] else [])
+
+
+def parse_args(argv: Sequence[str]) -> Namespace:
+    """``generate.py``'s arguments: fairseq's generation flags with the task ``translation_supertransformer``,
+    ``--configs=<sub.yml>``, HAT's plugin folder, and float32 on the CPU without CUDA."""
+    parser = options.get_generation_parser(default_task="translation_supertransformer")
+    args = options.parse_args_and_arch(parser, input_args=translate_argv(argv))
+    # fairseq's batch_by_size with a batch-size multiple of 8 (its default) drops sentences of some
+    # subsets (296 of 300): every sentence must be translated for a BLEU score to mean the subset's.
+    args.required_batch_size_multiple = 1
+    if not torch.cuda.is_available():
+        if args.fp16:
+            logger.warning("fp16 is ignored: it needs a CUDA GPU (generating in float32 on the CPU)")
+        args.fp16, args.cpu = False, True
+    args.user_dir = str(HAT_PACKAGE_DIR)
+    return args
+
+
+def generate(args: Namespace) -> None:
+    """Run fairseq's generation with ``args`` (output to stdout or ``<results-path>/generate-<subset>.txt``)."""
+    if not getattr(args, "path", None):
+        raise ConfigError("no checkpoint to generate with: give --path <checkpoint.pt>")
+    for path in str(args.path).split(os.pathsep):  # before fairseq reads it: one line, not its traceback
+        check_checkpoint_for_data(path, getattr(args, "data", None), getattr(args, "source_lang", None),
+                                  getattr(args, "target_lang", None))
+    fairseq_generate.main(convert_namespace_to_omegaconf(args))

@@ -1,0 +1,102 @@
+"""Stage bookkeeping of a multi-step experiment, and what its stages share.
+
+A stage's result is stored in ``<workdir>/stages/<name>.json`` when it finishes; a rerun skips finished
+stages and starts an interrupted (or failed) one again, and the steps themselves resume their own work
+(training from its last checkpoint, a latency dataset at its first missing row, a search at its last
+generation).
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+from pathlib import Path
+from typing import Callable, Optional, Sequence
+
+from ..errors import ConfigError
+from ..io import PathLike, write_text_atomic
+from ..locks import exclusive_output
+
+
+class Pipeline:
+    """Runs named stages once: a stage's result is stored in ``<workdir>/stages/<name>.json``.
+
+    Used as a context manager, it holds the work folder's lock (:mod:`hat.locks`) for the whole run: a
+    second run on the same work folder is refused at once."""
+
+    def __init__(self, workdir: PathLike):
+        self.workdir = Path(workdir)
+        self.stages = self.workdir / "stages"
+        self._lock: Optional[contextlib.AbstractContextManager] = None
+
+    def __enter__(self) -> "Pipeline":
+        self._lock = exclusive_output(self.workdir, "work folder", is_dir=True)
+        self._lock.__enter__()
+        self.stages.mkdir(parents=True, exist_ok=True)
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self._lock.__exit__(*exc_info)
+
+    def marker(self, name: str) -> Path:
+        """The file recording that stage ``name`` finished, with its result."""
+        return self.stages / f"{name}.json"
+
+    def stage(self, name: str, run: Callable[[], dict]) -> dict:
+        """``run()``'s result plus ``stage_wall_s``, as stored (JSON types); the stored result if the stage
+        finished before (``run`` is not called). An exception leaves no marker."""
+        marker = self.marker(name)
+        if marker.is_file():
+            print(f"=== {name}: done before, skipped ({marker})", flush=True)
+            return json.loads(marker.read_text())
+        print(f"=== {name}", flush=True)
+        self.stages.mkdir(parents=True, exist_ok=True)
+        start = time.perf_counter()
+        result = {**run(), "stage_wall_s": round(time.perf_counter() - start, 1)}
+        text = json.dumps(result, indent=2) + "\n"
+        write_text_atomic(marker, text)
+        print(f"=== {name}: done in {result['stage_wall_s']:.0f} s", flush=True)
+        return json.loads(text)  # what a rerun reads back: the same values on every run
+
+
+def languages(data: PathLike, source: Optional[str], target: Optional[str]) -> tuple[str, str]:
+    """The language pair of a binarised corpus: as given, else from its ``train.<src>-<tgt>.<lang>.idx`` files."""
+    if source and target:
+        return source, target
+    pairs = {p.name.split(".")[1] for p in Path(data).glob("train.*-*.*.idx")}
+    if len(pairs) != 1:
+        raise ConfigError(f"{data}: give --source-lang and --target-lang (language pairs found: {sorted(pairs)})")
+    src, tgt = pairs.pop().split("-")
+    return src, tgt
+
+
+def latency_constraints(latency_csv: PathLike, predictor_path: PathLike, quantiles: Sequence[float]) -> list[float]:
+    """Latency constraints (ms, 2 decimals, distinct, ascending): quantiles of the *predicted* latencies of the
+    measured SubTransformers, so every constraint is feasible by the predictor that the search uses."""
+    import numpy as np
+
+    from ..latency.dataset import read_latency_csv
+    from ..latency.predictor import load_predictor
+
+    predicted = load_predictor(predictor_path).predict_features(read_latency_csv(latency_csv).features)
+    return sorted({round(float(q), 2) for q in np.quantile(predicted, quantiles)})
+
+
+def validation_curves(log_file: PathLike) -> dict:
+    """``{name: [loss per validation]}`` of a training log written with ``--log-file`` (``loss``,
+    ``largest_loss``, ``smallest_loss``...: the representative SubTransformers of a SuperTransformer run).
+
+    One value per update count: repeated lines (a resumed run, or fairseq's duplicated log-file handler in
+    logs written before hat fixed it) count once."""
+    log_file = Path(log_file)
+    by_update: dict = {}
+    lines = log_file.read_text().splitlines() if log_file.is_file() else []
+    for line in (line for line in lines if "valid on 'valid' subset" in line):
+        fields = dict(field.rpartition(" ")[::2] for field in line.split(" | ")[1:])
+        by_update[fields.get("num_updates", len(by_update))] = fields
+    curves: dict = {}
+    for fields in by_update.values():
+        for name, value in fields.items():
+            if name.endswith("loss") and name != "best_loss":
+                curves.setdefault(name, []).append(float(value))
+    return curves

@@ -1,0 +1,213 @@
+"""The steps of the HAT pipeline, one function each, shared by the demo and the Multi30k reproduction.
+
+Every step prints the command line of the tool that does the same work (``$ hat-train ...``, ``$
+hat-evo-search ...``), so that any step can be rerun by hand, and returns a JSON-able dict (a stage
+result of :class:`hat.experiments.stages.Pipeline`). Training runs ``hat-train`` in a fresh Python
+process (fairseq's trainer owns its process: distributed launch, global state, as the original's
+``train.py``); every other step calls the library in this process.
+"""
+from __future__ import annotations
+
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Optional, Sequence
+
+from ..errors import DataError, StageError
+from ..io import PathLike
+
+LATENCY_DATASET_KEYS = ("csv", "rows", "min_ms", "max_ms", "mean_ms")
+"""What the latency-dataset step returns: the CSV and its row count and min / max / mean latency (ms)."""
+
+
+def log(line: str) -> None:
+    """Progress of the steps run in this process (stdout, like the training's)."""
+    print(line, flush=True)
+
+
+def words(argv: Iterable[Any]) -> list[str]:
+    return [str(word) for word in argv]
+
+
+def show(tool: str, argv: Sequence[Any]) -> None:
+    """Print ``$ tool argv...``: the console command that does what a step is about to do."""
+    print("$ " + " ".join(shlex.quote(word) for word in [tool, *words(argv)]), flush=True)
+
+
+def run_train(argv: Sequence[Any], output: Optional[PathLike] = None) -> None:
+    """``hat-train argv --log-brief`` (``python -m hat.cli.train``) in a fresh Python process, its output
+    appended to the file ``output`` when given; a failure is a :class:`hat.errors.StageError` (the tool
+    printed its own message, in ``output`` if given)."""
+    argv = words(argv) + ["--log-brief"]
+    show("hat-train", argv)
+    if output is None:
+        proc = subprocess.run([sys.executable, "-m", "hat.cli.train", *argv])
+    else:
+        Path(output).parent.mkdir(parents=True, exist_ok=True)
+        with open(output, "a") as stream:
+            proc = subprocess.run([sys.executable, "-m", "hat.cli.train", *argv], stdout=stream,
+                                  stderr=subprocess.STDOUT)
+    if proc.returncode != 0:
+        where = "above" if output is None else f"in {output}"
+        raise StageError(f"hat-train failed with exit code {proc.returncode} (its output {where}); rerun the same "
+                         "command to continue from this stage")
+
+
+# --- data -------------------------------------------------------------------------------------------------
+
+def use_data(data: PathLike) -> dict:
+    """An already binarised corpus (fairseq-preprocess output)."""
+    if not Path(data).is_dir():
+        raise DataError(f"binarised data folder not found: {data}")
+    return {"data": str(Path(data))}
+
+
+def make_synthetic_data(folder: PathLike, sizes: Sequence[int], vocab_size: int) -> dict:
+    """A synthetic translation corpus (:mod:`hat.data.synthetic`) generated into ``<folder>/text`` and
+    binarised into ``<folder>/bin`` (languages ``src`` / ``tgt``)."""
+    from ..data.binarize import binarize
+    from ..data.synthetic import write_synthetic_corpus
+
+    folder = Path(folder)
+    text = write_synthetic_corpus(folder / "text", sizes=tuple(sizes), vocab_size=vocab_size)
+    return {"data": str(binarize(text, folder / "bin", "src", "tgt"))}
+
+
+def prepare_multi30k(raw_dir: Optional[PathLike], folder: PathLike, src: str = "en", tgt: str = "de") -> dict:
+    """Multi30k tokenised, BPE'd and binarised into ``folder`` (:func:`hat.data.multi30k.prepare`), from the
+    raw files in ``raw_dir`` or, when None, downloaded."""
+    from ..data.multi30k import prepare
+
+    if raw_dir is not None and not Path(raw_dir).is_dir():
+        raise DataError(f"raw Multi30k folder not found: {raw_dir} (leave --raw-dir out to download Multi30k)")
+    show("python", ["-m", "hat.cli.prepare_multi30k", *(["--raw-dir", raw_dir] if raw_dir is not None else []),
+                    "--src", src, "--tgt", tgt, "--out", folder])
+    return {"data": str(prepare(None if raw_dir is None else Path(raw_dir), Path(folder), src, tgt))}
+
+
+# --- training ---------------------------------------------------------------------------------------------
+
+def train_supertransformer(data: PathLike, space: PathLike, save_dir: PathLike, updates: int,
+                           extra: Sequence[Any] = (), output: Optional[PathLike] = None) -> dict:
+    """Train the SuperTransformer of ``space`` (YAML) on CPU for ``updates`` updates into ``save_dir``
+    (resumed from its last checkpoint when it has one); ``extra`` are more ``hat-train`` flags, ``output``
+    a file for its output (default: this process's)."""
+    run_train([data, f"--configs={space}", "--save-dir", save_dir, "--max-update", updates, "--cpu", *extra], output)
+    return {"checkpoint": str(Path(save_dir) / "checkpoint_last.pt")}
+
+
+def train_subtransformer(data: PathLike, yml: PathLike, common: PathLike, save_dir: PathLike, updates: int,
+                         extra: Sequence[Any] = (), output: Optional[PathLike] = None) -> dict:
+    """Train the SubTransformer ``yml`` from scratch (``common``: its SuperTransformer and
+    ``train-subtransformer: True``, as the original's ``common.yml``) on CPU into ``save_dir``."""
+    run_train([data, f"--configs={yml}", f"--sub-configs={common}", "--save-dir", save_dir, "--max-update", updates,
+               "--cpu", *extra], output)
+    return {"checkpoint": str(Path(save_dir) / "checkpoint_best.pt")}
+
+
+# --- latency ----------------------------------------------------------------------------------------------
+
+def latency_dataset(data: PathLike, space: PathLike, csv: PathLike, rows: int, latiter: int, threads: int) -> dict:
+    """Measure ``rows`` SubTransformers sampled from ``space`` on this CPU into ``csv``
+    (:func:`hat.latency.collection.run_latency_dataset`; resumes a partial CSV); returns
+    :data:`LATENCY_DATASET_KEYS`."""
+    from ..latency.collection import parse_latency_dataset_args, run_latency_dataset
+
+    argv = words([data, f"--configs={space}", "--latcpu", "--latsilent", "--lat-threads", threads, "--latiter", latiter,
+                  "--lat-dataset-path", csv, "--lat-dataset-size", rows])
+    show("hat-latency-dataset", argv)
+    result = run_latency_dataset(parse_latency_dataset_args(argv), log)
+    return {key: result[key] for key in LATENCY_DATASET_KEYS}
+
+
+def latency_predictor(csv: PathLike, predictor: PathLike) -> dict:
+    """Train the default latency predictor on ``csv`` and save it to ``predictor``
+    (:func:`hat.latency.fitting.run_predictor_training`); returns its metrics (``test_mape``, ...)."""
+    from ..latency.fitting import parse_predictor_args, run_predictor_training
+
+    argv = words(["--lat-dataset-path", csv, "--ckpt-path", predictor])
+    show("hat-latency-predictor", argv)
+    return dict(run_predictor_training(parse_predictor_args(argv), log))
+
+
+def subtransformer_latency(data: PathLike, yml: PathLike, common: PathLike, threads: int, latiter: int,
+                           rounds: int = 3) -> dict:
+    """Latency of the SubTransformer ``yml`` on this CPU (:func:`hat.latency.measure.measure_subtransformer`:
+    the original's measurement, ``rounds`` rounds under the calibration probe, the median round)."""
+    from ..latency.measure import measure_subtransformer
+    from ..training import parse_train_args
+
+    argv = words([data, f"--configs={yml}", f"--sub-configs={common}", "--latcpu", "--lat-threads", threads,
+                  "--latiter", latiter, "--lat-rounds", rounds])
+    show("hat-train", [*argv, "--json"])
+    return measure_subtransformer(parse_train_args(argv), None, log)
+
+
+def interleaved_latency(models: Mapping[str, tuple[PathLike, PathLike]], data: PathLike, threads: int, latiter: int,
+                        rounds: int) -> dict:
+    """Latency of several SubTransformers (``{name: (yml, common)}``) with the same settings: ``rounds``
+    interleaved rounds of the original's measurement, each under the calibration probe
+    (:func:`hat.latency.interleaved.measure_interleaved`); ``{name: {"latency_ms": median of the rounds,
+    "latency_std_ms", "latency_min_ms", "latency_max_ms", "samples_ms", "flagged_rounds", ...}}``."""
+    from ..latency.interleaved import measure_interleaved
+    from ..latency.measure import build_for_latency, measure_latency, probe_for, settings_from_args, vocab_size_from_args
+    from ..search_space import check_fits, config_from_args
+    from ..training import parse_train_args
+
+    measurements, probe = {}, None
+    for name, (yml, common) in models.items():
+        margs = parse_train_args(words([data, f"--configs={yml}", f"--sub-configs={common}", "--latcpu",
+                                        "--lat-threads", threads, "--latiter", latiter]))
+        model, config, settings = (build_for_latency(margs, vocab_size_from_args(margs)),
+                                   check_fits(config_from_args(margs), margs), settings_from_args(margs))
+        measurements[name] = lambda model=model, config=config, settings=settings: measure_latency(
+            model, config, settings).latency_ms
+        probe = probe or probe_for(margs, settings)
+    result = measure_interleaved(measurements, rounds, probe, log)
+    log(probe.summary_line())
+    return result
+
+
+# --- search -----------------------------------------------------------------------------------------------
+
+def search(data: PathLike, space: PathLike, checkpoint: PathLike, predictor: PathLike, constraints: Sequence[float],
+           write_config_path: PathLike, search_dir: PathLike, *, evo_iter: int, population_size: int,
+           parent_size: int, mutation_size: int, crossover_size: int, valid_cnt_max: Optional[int] = None) -> dict:
+    """The evolutionary search over the SuperTransformer ``checkpoint`` under the latency ``constraints``
+    (ms) of ``predictor`` (:func:`hat.search.runner.run_search`; resumes in ``search_dir``); returns its
+    summary (``results``: one per constraint, ``evaluations``, ``plot``...)."""
+    from ..search.runner import parse_search_args, run_search
+
+    argv = words([data, f"--configs={space}", "--cpu", "--restore-file", checkpoint, "--ckpt-path", predictor,
+                  "--latency-constraint", *constraints, "--write-config-path", write_config_path,
+                  "--search-dir", search_dir,
+                  *(["--valid-cnt-max", valid_cnt_max] if valid_cnt_max is not None else []),
+                  "--evo-iter", evo_iter, "--population-size", population_size, "--parent-size", parent_size,
+                  "--mutation-size", mutation_size, "--crossover-size", crossover_size])
+    show("hat-evo-search", argv)
+    return run_search(parse_search_args(argv), log)
+
+
+# --- test -------------------------------------------------------------------------------------------------
+
+def test_subtransformer(data: PathLike, checkpoint: PathLike, yml: PathLike, common: PathLike) -> dict:
+    """BLEU and SacreBLEU on the test split (one generation by :func:`hat.evaluation.testing.test_bleu`,
+    scored both ways) and #params / FLOPs (:func:`hat.profiling.profile_subtransformer`) of the
+    SubTransformer ``yml`` trained into ``checkpoint``."""
+    from ..evaluation.bleu import paper_bleu, read_generation
+    from ..evaluation.testing import test_bleu
+    from ..profiling import profile_subtransformer
+    from ..training import parse_train_args
+
+    show("hat-bleu", [checkpoint, yml, "normal", "--data", data])
+    bleu = test_bleu(checkpoint, yml, data, "normal")
+    hypotheses, references = read_generation(bleu["output"])
+    argv = words([data, f"--configs={yml}", f"--sub-configs={common}"])
+    show("hat-train", [*argv, "--profile-flops"])
+    counted = profile_subtransformer(parse_train_args(argv))
+    return {"bleu": bleu["score"], "sacrebleu": paper_bleu(hypotheses, references, "sacre").score,
+            "params": counted["params"], "flops": counted["flops"]}
+
+
+test_subtransformer.__test__ = False  # a step, not a test: pytest must not collect it where it is imported
