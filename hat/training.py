@@ -24,6 +24,7 @@ from .checkpoint import load_trusted
 from .config_args import add_config_flags, parse_config_args
 from .errors import USER_IO_ERRNOS, CheckpointError, OutputError
 from .latency.measure import add_latency_args
+from .loading import check_checkpoint_for_data
 from .locks import exclusive_output
 from .models.transformer_super import base_architecture
 from .search_space import SearchSpace, check_fits, config_from_args
@@ -129,7 +130,8 @@ def choose_restore_file(args: Namespace) -> None:
     there is none, training stops rather than silently starting from scratch."""
     save_dir = Path(args.save_dir)
     if args.restore_file != "checkpoint_last.pt":
-        load_trusted(args.restore_file)  # CheckpointError: missing, truncated or foreign
+        # CheckpointError: missing, truncated, foreign, or built for another vocabulary than the data's
+        check_checkpoint_for_data(args.restore_file, args.data, args.source_lang, args.target_lang)
         return
     last = save_dir / "checkpoint_last.pt"
     if not last.exists() or _readable(last):

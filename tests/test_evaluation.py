@@ -202,3 +202,15 @@ def test_generate_and_export_reject_a_subtransformer_off_the_trained_space(train
     exported = run([*export, "--allow-off-space"])
     assert exported.returncode == 0, exported.stderr[-3000:]
     assert load_trusted(tmp_path / "off.pt")["args"].encoder_embed_dim_subtransformer == 24
+
+
+def test_generate_help_lists_the_task_flags(capsys):
+    """fairseq prints its help before it adds the task's flags: generate.py --help lists them all the same."""
+    from hat.evaluation.generation import parse_args
+
+    with pytest.raises(SystemExit) as exit_info:
+        parse_args(["--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert exit_info.value.code == 0
+    assert "--allow-off-space run a SubTransformer config outside the search space" in help_text
+    assert "--subtransformer-config" in help_text

@@ -24,6 +24,7 @@ from fairseq_cli import generate as fairseq_generate
 from ..config_args import split_config_flags
 from ..errors import ConfigError
 from ..loading import check_checkpoint_for_data
+from ..tasks.translation_supertransformer import TranslationSuperTransformerTask
 from ..training import HAT_PACKAGE_DIR
 
 logger = logging.getLogger(__name__)
@@ -39,6 +40,8 @@ def parse_args(argv: Sequence[str]) -> Namespace:
     """``generate.py``'s arguments: fairseq's generation flags with the task ``translation_supertransformer``,
     ``--configs=<sub.yml>``, HAT's plugin folder, and float32 on the CPU without CUDA."""
     parser = options.get_generation_parser(default_task="translation_supertransformer")
+    if any(word in ("-h", "--help") for word in argv):  # fairseq prints its help before it adds the task's flags
+        TranslationSuperTransformerTask.add_args(parser)  # (--subtransformer-config, --allow-off-space, ...)
     args = options.parse_args_and_arch(parser, input_args=translate_argv(argv))
     # fairseq's batch_by_size with a batch-size multiple of 8 (its default) drops sentences of some
     # subsets (296 of 300): every sentence must be translated for a BLEU score to mean the subset's.
