@@ -46,7 +46,11 @@ def test_failed_download_gives_clear_error_and_no_partial_file(tmp_path, monkeyp
     monkeypatch.setattr(multi30k, "DOWNLOAD_URL", "http://127.0.0.1:9/{name}.{lang}.gz")
     with pytest.raises(multi30k.DataError, match="--raw-dir"):
         multi30k.download_raw(tmp_path / "raw", ("en", "de"))
-    assert list((tmp_path / "raw").iterdir()) == []
+    assert not (tmp_path / "raw").exists()  # no empty raw folder left behind
+    (tmp_path / "kept").mkdir()
+    with pytest.raises(multi30k.DataError, match="prepare.sh RAW_DIR"):
+        multi30k.download_raw(tmp_path / "kept", ("en", "de"))
+    assert (tmp_path / "kept").is_dir()  # a folder the user made stays
 
 
 def test_missing_raw_file_exits_2_with_message(tmp_path):

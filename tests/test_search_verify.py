@@ -112,7 +112,8 @@ def test_search_says_so_when_no_candidate_meets_the_constraint_when_measured(tra
                        "--verify-on-device", "2", "--verify-rounds", "1"))
     assert proc.returncode == 2, proc.stderr[-3000:]
     lines = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
-    assert len(lines) == 1 and "none of the 2 best SubTransformers" in lines[0] and "--latency-constraint" in lines[0]
+    assert len(lines) == 1 and "none of the 2 best SubTransformers" in lines[0]
+    assert "--latency-constraint" in lines[0] or "--no-verify-on-device" in lines[0]  # biased predictor, or busy machine
     assert "Traceback" not in proc.stderr and not out.exists()
 
 

@@ -15,14 +15,17 @@ is ``<workdir>/summary.json``.
 """
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import time
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Optional
+from typing import Iterator, Optional
 
 from ..io import write_text_atomic
+from ..latency.threads import cpu_threads
 from . import steps
 from .stages import Pipeline, languages, latency_constraints
 
@@ -66,13 +69,34 @@ class DemoSettings:
     synthetic_sizes: tuple[int, int, int] = (6000, 300, 300)
     synthetic_vocab: int = 400
     quiet: bool = False
+    threads: Optional[int] = 1
 
 
 def run(settings: DemoSettings) -> dict:
     """Run (or finish) every stage; write and return the summary (``<workdir>/summary.json``). The work
     folder is locked against a second demo while this one runs."""
-    with Pipeline(settings.workdir) as pipeline:
+    with Pipeline(settings.workdir) as pipeline, compute_threads(settings.threads):
         return _run(settings, pipeline)
+
+
+@contextlib.contextmanager
+def compute_threads(threads: Optional[int]) -> Iterator[None]:
+    """Train and search on ``threads`` CPU threads (None: PyTorch's default, every core): in this process
+    and, through ``OMP_NUM_THREADS``, in the training processes it starts. Latency measurements keep their
+    own count (``lat_threads``)."""
+    if threads is None:
+        yield
+        return
+    previous = os.environ.get("OMP_NUM_THREADS")
+    os.environ["OMP_NUM_THREADS"] = str(threads)
+    try:
+        with cpu_threads(threads):
+            yield
+    finally:
+        if previous is None:
+            os.environ.pop("OMP_NUM_THREADS", None)
+        else:
+            os.environ["OMP_NUM_THREADS"] = previous
 
 
 def _run(settings: DemoSettings, pipeline: Pipeline) -> dict:
@@ -106,7 +130,8 @@ def _run(settings: DemoSettings, pipeline: Pipeline) -> dict:
     search = pipeline.stage("evo_search", lambda: steps.search(
         data, space, supernet_dir / "checkpoint_last.pt", predictor, [constraint], searched, workdir / "search",
         evo_iter=settings.evo_iter, population_size=settings.population_size, parent_size=settings.parent_size,
-        mutation_size=settings.mutation_size, crossover_size=settings.crossover_size))
+        mutation_size=settings.mutation_size, crossover_size=settings.crossover_size,
+        verify_rounds=settings.lat_rounds))
 
     sub_dir = workdir / "subtransformer"
     pipeline.stage("subtransformer", lambda: steps.train_subtransformer(

@@ -137,7 +137,8 @@ def _run(settings: Multi30kSettings, pipeline: Pipeline) -> dict:
         data, settings.space, super_dir / "checkpoint_last.pt", predictor, constraints, workdir / "search" / "hat.yml",
         workdir / "search", valid_cnt_max=settings.valid_cnt_max, evo_iter=settings.evo_iter,
         population_size=settings.population_size, parent_size=settings.parent_size,
-        mutation_size=settings.mutation_size, crossover_size=settings.crossover_size))
+        mutation_size=settings.mutation_size, crossover_size=settings.crossover_size,
+        verify_rounds=settings.lat_rounds))
 
     models = OrderedDict()
     for result in search["results"]:

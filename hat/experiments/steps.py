@@ -173,7 +173,8 @@ def interleaved_latency(models: Mapping[str, tuple[PathLike, PathLike]], data: P
 
 def search(data: PathLike, space: PathLike, checkpoint: PathLike, predictor: PathLike, constraints: Sequence[float],
            write_config_path: PathLike, search_dir: PathLike, *, evo_iter: int, population_size: int,
-           parent_size: int, mutation_size: int, crossover_size: int, valid_cnt_max: Optional[int] = None) -> dict:
+           parent_size: int, mutation_size: int, crossover_size: int, valid_cnt_max: Optional[int] = None,
+           verify_rounds: int = 3) -> dict:
     """The evolutionary search over the SuperTransformer ``checkpoint`` under the latency ``constraints``
     (ms) of ``predictor`` (:func:`hat.search.runner.run_search`; resumes in ``search_dir``); returns its
     summary (``results``: one per constraint, ``evaluations``, ``plot``...)."""
@@ -183,6 +184,7 @@ def search(data: PathLike, space: PathLike, checkpoint: PathLike, predictor: Pat
                   "--latency-constraint", *constraints, "--write-config-path", write_config_path,
                   "--search-dir", search_dir,
                   *(["--valid-cnt-max", valid_cnt_max] if valid_cnt_max is not None else []),
+                  "--verify-rounds", verify_rounds,
                   "--evo-iter", evo_iter, "--population-size", population_size, "--parent-size", parent_size,
                   "--mutation-size", mutation_size, "--crossover-size", crossover_size])
     show("hat-evo-search", argv)

@@ -6,11 +6,13 @@ Here a fixed, short workload (the *probe*: a fixed-size float32 matmul chain on 
 count) is timed at the start to get its quiet baseline, and again right before and right after every
 measurement. When either probe is slower than the baseline by more than ``threshold`` (default 10 %), the
 machine was busy around that measurement: it is discarded and repeated, after a short pause, up to
-``max_retries`` times. A measurement that never became quiet is kept but flagged. The baseline follows
-the fastest probe seen, so a busy start does not make a busy machine look quiet for the whole run.
+``max_retries`` times. A measurement that never became quiet is kept but flagged. The baseline is the
+median of the latest quiet probe runs (the calibration runs first, after a warm-up): it follows the slow
+drift of a CPU's clock, while a burst of load never enters it.
 """
 from __future__ import annotations
 
+import statistics
 import time
 from dataclasses import dataclass, field
 from typing import Callable, Generic, Optional, TypeVar
@@ -22,8 +24,11 @@ from .threads import cpu_threads
 
 T = TypeVar("T")
 
-PROBE_DIM = 160  # a 160x160 matmul chain of PROBE_CHAIN products: about 8 ms on one core of a 2020s x86 CPU
-PROBE_CHAIN = 24
+PROBE_DIM = 160  # a 160x160 matmul chain of PROBE_CHAIN products: about 4 ms on one core of a 2020s x86 CPU
+PROBE_CHAIN = 32
+PROBE_REPEATS = 3  # one probe run is the fastest of this many chains: robust to a single hiccup, not to load
+WARMUP_RUNS = 10  # untimed probe runs before calibration: the first runs of a process are slower (clocks, caches)
+QUIET_WINDOW = 9  # the baseline is the median of this many latest quiet probe runs
 
 
 @dataclass(frozen=True)
@@ -35,7 +40,7 @@ class ProbeSettings:
     threshold: float = 0.10
     max_retries: int = 4
     calibration_runs: int = 7
-    pause_s: float = 0.5
+    pause_s: float = 0.2
 
     def __post_init__(self) -> None:
         if self.threshold <= 0:
@@ -56,18 +61,22 @@ class Probed(Generic[T]):
 
 
 def matmul_workload(threads: Optional[int]) -> Callable[[], float]:
-    """The default probe: one timed run of a fixed matmul chain (ms) on ``threads`` CPU threads."""
+    """The default probe: one probe run (ms, the fastest of :data:`PROBE_REPEATS` timed chains of fixed matmuls)
+    on ``threads`` CPU threads."""
     generator = torch.Generator().manual_seed(0)
     a = torch.randn(PROBE_DIM, PROBE_DIM, generator=generator) / PROBE_DIM ** 0.5
     b = torch.randn(PROBE_DIM, PROBE_DIM, generator=generator) / PROBE_DIM ** 0.5
 
+    def chain() -> float:
+        start = time.perf_counter()
+        x = a
+        for _ in range(PROBE_CHAIN):
+            x = torch.mm(x, b)
+        return (time.perf_counter() - start) * 1000
+
     def run() -> float:
         with cpu_threads(threads), torch.inference_mode():
-            start = time.perf_counter()
-            x = a
-            for _ in range(PROBE_CHAIN):
-                x = torch.mm(x, b)
-            return (time.perf_counter() - start) * 1000
+            return min(chain() for _ in range(PROBE_REPEATS))
 
     return run
 
@@ -79,29 +88,36 @@ class CalibrationProbe:
     time_probe: Callable[[], float]
     settings: ProbeSettings = field(default_factory=ProbeSettings)
     sleep: Callable[[float], None] = time.sleep
+    warmup: int = 1
     baseline_ms: Optional[float] = None
+    _quiet: list = field(default_factory=list)
     measurements: int = 0
     repeated: int = 0
     flagged: int = 0
 
     @classmethod
     def for_threads(cls, threads: Optional[int], settings: Optional[ProbeSettings] = None) -> "CalibrationProbe":
-        return cls(matmul_workload(threads), settings or ProbeSettings())
+        return cls(matmul_workload(threads), settings or ProbeSettings(), warmup=WARMUP_RUNS)
 
     def calibrate(self) -> float:
-        """The quiet baseline: the fastest of ``calibration_runs`` probe runs (after one untimed warm-up)."""
-        self.time_probe()
-        self.baseline_ms = min(self.time_probe() for _ in range(self.settings.calibration_runs))
+        """The quiet baseline: the median of ``calibration_runs`` probe runs, after ``warmup`` untimed ones."""
+        for _ in range(self.warmup):
+            self.time_probe()
+        self._quiet = [self.time_probe() for _ in range(self.settings.calibration_runs)]
+        self.baseline_ms = float(statistics.median(self._quiet))
         return self.baseline_ms
 
     def ratio(self) -> float:
-        """One probe run relative to the baseline (a faster run becomes the new baseline)."""
+        """One probe run relative to the baseline: the median of the last quiet probe runs, so that it follows
+        the slow drift of a CPU's clock while a burst of load (a run far above it) never enters it."""
         if self.baseline_ms is None:
             self.calibrate()
         ms = self.time_probe()
-        if ms < self.baseline_ms:
-            self.baseline_ms = ms
-        return ms / self.baseline_ms
+        ratio = ms / self.baseline_ms
+        if ratio <= 1 + self.settings.threshold:
+            self._quiet = (self._quiet + [ms])[-QUIET_WINDOW:]
+            self.baseline_ms = float(statistics.median(self._quiet))
+        return ratio
 
     def measure(self, measurement: Callable[[], T]) -> Probed[T]:
         """Run ``measurement`` between two probes; repeat it while a probe says the machine was busy."""
