@@ -40,9 +40,9 @@ def get_parser() -> argparse.ArgumentParser:
     parser.add_argument("--synthetic-vocab", type=int, default=DEFAULTS.synthetic_vocab,
                         help="words per language of the synthetic corpus")
     parser.add_argument("--threads", type=lambda v: None if v == "all" else int(v), default=DEFAULTS.threads,
-                        help="CPU threads for training and search ('all': PyTorch's default, every core); 1 is "
-                             "nearly as fast on a quiet machine and several times faster beside another busy "
-                             "process (benchmarks/README.md)")
+                        help="CPU threads for training and search ('all': PyTorch's default, every core); 1 keeps "
+                             "the demo from slowing down several-fold beside another busy process "
+                             "(benchmarks/demo_threads.py measures both)")
     parser.add_argument("--quiet", action="store_true",
                         help="training output to <workdir>/logs/ instead of the terminal: stages, commands and summary")
     return parser
