@@ -1,4 +1,5 @@
 """Shared fixtures: tiny SuperTransformers built on a synthetic dictionary (CPU, no data)."""
+import os
 import sys
 import threading
 from argparse import Namespace
@@ -6,9 +7,14 @@ from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-import numpy as np
-import pytest
-import torch
+# The suite runs on two pytest-xdist workers (pyproject's addopts): one CPU thread each, inherited by the
+# commands the tests start, so that the two workers' OpenMP threads never wait on each other (on 2 cores that
+# costs several-fold). Set before torch is imported, which reads it once.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"

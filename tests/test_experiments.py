@@ -106,3 +106,28 @@ def test_a_second_run_on_the_same_work_folder_is_refused_while_the_first_holds_i
                 pass
     with Pipeline(tmp_path / "work") as again:  # released when the first run ends
         assert again.stage("step", lambda: {"ok": 2})["ok"] == 1
+
+
+def test_stop_after_ends_the_run_after_that_stage_and_a_later_run_continues(tmp_path):
+    from hat.cli.experiment_flags import run_or_stop
+    from hat.experiments.stages import PipelineStopped
+
+    ran = []
+
+    def experiment(settings):
+        with Pipeline(tmp_path / "work", settings.stop_after) as pipeline:
+            for name in ("first", "second", "third"):
+                pipeline.stage(name, lambda name=name: ran.append(name) or {"name": name})
+            return {"done": True}
+
+    class Settings:
+        stop_after = "second"
+
+    with pytest.raises(PipelineStopped, match="'second'"):
+        experiment(Settings)
+    assert ran == ["first", "second"]
+    assert run_or_stop(experiment, Settings) is None  # both stored: skipped, and it stops there again
+    assert ran == ["first", "second"]
+    Settings.stop_after = None
+    assert run_or_stop(experiment, Settings) == {"done": True}
+    assert ran == ["first", "second", "third"]

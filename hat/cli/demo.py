@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 from ..experiments.demo import SPACE_FILE, DemoSettings, run
-from .experiment_flags import add_latency_and_search_flags
+from .experiment_flags import add_latency_and_search_flags, run_or_stop
 
 DEFAULTS = DemoSettings()
 
@@ -86,8 +86,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     # fairseq's in-process steps (generation, data loading) log their whole config and debug lines through a
     # root logger that fairseq's imports set to INFO; the demo's own progress lines are printed
     logging.getLogger().setLevel(logging.WARNING)
-    summary = run(settings)
-    print_summary(summary, settings.workdir)
+    summary = run_or_stop(run, settings)
+    if summary is not None:
+        print_summary(summary, settings.workdir)
     return 0
 
 

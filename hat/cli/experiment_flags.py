@@ -1,6 +1,11 @@
 """Flags the experiment commands (``hat-demo``, ``reproduce_multi30k``) share: latency measurement and the
 search schedule, with each experiment's own defaults."""
 import argparse
+from typing import Callable, Optional, TypeVar
+
+from ..experiments.stages import PipelineStopped
+
+Settings = TypeVar("Settings")
 
 
 def add_latency_and_search_flags(parser: argparse.ArgumentParser, defaults: object) -> None:
@@ -16,4 +21,19 @@ def add_latency_and_search_flags(parser: argparse.ArgumentParser, defaults: obje
     add("--population-size", type=int, default=defaults.population_size, help="search population")
     add("--parent-size", type=int, default=defaults.parent_size, help="parents kept per generation")
     add("--mutation-size", type=int, default=defaults.mutation_size, help="mutated children per generation")
+    add("--stop-after", metavar="STAGE",
+        help="stop after this stage (a name of <workdir>/stages/*.json: supertransformer, latency_dataset, "
+             "evo_search...); a later run without it continues from the next stage")
     add("--crossover-size", type=int, default=defaults.crossover_size, help="crossover children per generation")
+
+
+def run_or_stop(run: Callable[[Settings], dict], settings: Settings) -> Optional[dict]:
+    """``run(settings)``; None, after saying so, when the run stopped at its ``--stop-after`` stage."""
+    try:
+        result = run(settings)
+    except PipelineStopped as stop:
+        print(f"| {stop}")
+        return None
+    if getattr(settings, "stop_after", None):
+        print(f"| --stop-after {settings.stop_after}: no stage has that name; the whole run finished")
+    return result

@@ -13,7 +13,7 @@ from typing import Optional, Sequence
 
 from ..errors import ConfigError
 from ..experiments.multi30k import TASK, Multi30kSettings, baseline_spec, run
-from .experiment_flags import add_latency_and_search_flags
+from .experiment_flags import add_latency_and_search_flags, run_or_stop
 
 DEFAULTS = Multi30kSettings()
 
@@ -65,7 +65,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = get_parser().parse_args(argv)
     settings = Multi30kSettings(**vars(args), command=" ".join(["bash scripts/reproduce_multi30k.sh", *argv]))
-    result = run(settings)
+    result = run_or_stop(run, settings)
+    if result is None:
+        return 0
     print(f"| {result['dominating']} of {result['hat_models']} HAT models dominate the baselines; "
           f"results in {settings.results_dir}/multi30k_en_de.md")
     return 0

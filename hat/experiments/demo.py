@@ -70,12 +70,14 @@ class DemoSettings:
     synthetic_vocab: int = 400
     quiet: bool = False
     threads: Optional[int] = 1
+    stop_after: Optional[str] = None
+    """Stop after this stage (its name as in ``<workdir>/stages/``), to continue in a later run."""
 
 
 def run(settings: DemoSettings) -> dict:
     """Run (or finish) every stage; write and return the summary (``<workdir>/summary.json``). The work
     folder is locked against a second demo while this one runs."""
-    with Pipeline(settings.workdir) as pipeline, compute_threads(settings.threads):
+    with Pipeline(settings.workdir, settings.stop_after) as pipeline, compute_threads(settings.threads):
         return _run(settings, pipeline)
 
 

@@ -68,6 +68,8 @@ class Multi30kSettings:
     crossover_size: int = 50
     valid_cnt_max: int = 8
     baselines: Sequence[str] = field(default_factory=lambda: list(BASELINES))
+    stop_after: Optional[str] = None
+    """Stop after this stage (its name as in ``<workdir>/stages/``), to continue in a later run."""
     command: str = "bash scripts/reproduce_multi30k.sh"
     """The command line shown on the results page."""
 
@@ -112,7 +114,7 @@ def run(settings: Multi30kSettings) -> dict:
     """Run (or finish) every stage and write the results; ``{"rows", "dominating", "hat_models"}``. The work
     folder is locked against a second run while this one runs."""
     check_inputs(settings)
-    with Pipeline(settings.workdir) as pipeline:
+    with Pipeline(settings.workdir, settings.stop_after) as pipeline:
         return _run(settings, pipeline)
 
 

@@ -18,15 +18,26 @@ from ..io import PathLike, write_text_atomic
 from ..locks import exclusive_output
 
 
+class PipelineStopped(Exception):
+    """Raised after the stage named by ``stop_after`` finished (and was stored): the run ends there, on
+    purpose, and a later run continues from the next stage."""
+
+    def __init__(self, stage: str):
+        super().__init__(f"stopped after stage {stage!r} as asked; rerun without --stop-after to continue")
+        self.stage = stage
+
+
 class Pipeline:
     """Runs named stages once: a stage's result is stored in ``<workdir>/stages/<name>.json``.
 
     Used as a context manager, it holds the work folder's lock (:mod:`hat.locks`) for the whole run: a
-    second run on the same work folder is refused at once."""
+    second run on the same work folder is refused at once. ``stop_after`` names a stage after which the
+    run stops (:class:`PipelineStopped`), to split a long experiment across sittings."""
 
-    def __init__(self, workdir: PathLike):
+    def __init__(self, workdir: PathLike, stop_after: Optional[str] = None):
         self.workdir = Path(workdir)
         self.stages = self.workdir / "stages"
+        self.stop_after = stop_after
         self._lock: Optional[contextlib.AbstractContextManager] = None
 
     def __enter__(self) -> "Pipeline":
@@ -48,7 +59,14 @@ class Pipeline:
         marker = self.marker(name)
         if marker.is_file():
             print(f"=== {name}: done before, skipped ({marker})", flush=True)
-            return json.loads(marker.read_text())
+            result = json.loads(marker.read_text())
+        else:
+            result = self._run_stage(name, run, marker)
+        if name == self.stop_after:
+            raise PipelineStopped(name)
+        return result
+
+    def _run_stage(self, name: str, run: Callable[[], dict], marker: Path) -> dict:
         print(f"=== {name}", flush=True)
         self.stages.mkdir(parents=True, exist_ok=True)
         start = time.perf_counter()

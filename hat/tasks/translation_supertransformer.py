@@ -5,11 +5,16 @@
   ``sample_configs`` of its ``fairseq/utils.py``) is set on the model. All micro-batches of an update,
   and every distributed worker, use the same one; a resumed run continues the same sequence. A local
   RNG is used, so fairseq's and the user's RNGs are untouched.
+* Sandwich updates (``--sandwich-random N``, N > 0): every micro-batch trains the largest, the smallest and N
+  sampled SubTransformers (seeds ``N * update + i``: a pure function of the update number), their gradients
+  accumulated before fairseq's one optimizer step. With ``--inplace-distill W`` the sampled ones (the smallest
+  included) learn ``(1 - W) * label loss + W * KL(largest's detached distribution || theirs)``.
 * SubTransformer training (``--train-subtransformer``): the ``*-subtransformer`` config at every update.
 * Validation: the largest and the smallest SubTransformer of the space (arbitrary attention 1, as the
   original), logged as ``largest_loss`` / ``smallest_loss`` (and ``*_nll_loss``). The ``loss`` that
   fairseq uses for ``checkpoint_best.pt`` and the LR scheduler is the smallest's, as the original.
 """
+import contextlib
 import functools
 import math
 import os
@@ -28,6 +33,7 @@ from ..errors import DataError
 from ..models.transformer_super import TransformerSuperModel
 from ..search_space import (ConfigError, SearchSpace, check_fits, check_fits_model, check_trained_space,
                             config_from_args, read_subtransformer_yaml)
+from .inplace_distillation import InplaceDistillation
 
 REPRESENTATIVES = ("largest", "smallest")
 
@@ -45,6 +51,29 @@ class TranslationSuperTransformerConfig(TranslationConfig):
         default=False, metadata={"help": "run a SubTransformer config outside the search space (generation with a "
                                          "SuperTransformer checkpoint, --profile-flops with *-choice keys): it is then "
                                          "only checked to fit the SuperTransformer's dimensions"})
+    sandwich_random: int = field(
+        default=0, metadata={"help": "sandwich rule: every update trains the largest, the smallest and N random "
+                                     "SubTransformers (gradients summed, one optimizer step); 0: one random "
+                                     "SubTransformer per update, as the original"})
+    inplace_distill: float = field(
+        default=0.0, metadata={"help": "in-place distillation weight W (needs --sandwich-random): the sandwich's "
+                                       "other SubTransformers learn (1 - W) * label loss + W * KL(largest || them); "
+                                       "0: off"})
+
+
+def check_sandwich_options(cfg: TranslationSuperTransformerConfig) -> None:
+    """Raise a :class:`ConfigError` for sandwich / distillation options that cannot work together."""
+    if cfg.sandwich_random < 0:
+        raise ConfigError(f"--sandwich-random {cfg.sandwich_random}: the number of random SubTransformers per "
+                          "update must be 0 (off) or more")
+    if not 0.0 <= cfg.inplace_distill <= 1.0:
+        raise ConfigError(f"--inplace-distill {cfg.inplace_distill}: the distillation weight must be between 0 and 1")
+    if cfg.inplace_distill and not cfg.sandwich_random:
+        raise ConfigError("--inplace-distill needs --sandwich-random N: its teacher, the largest SubTransformer, "
+                          "is only computed in a sandwich update")
+    if cfg.sandwich_random and cfg.train_subtransformer:
+        raise ConfigError("--sandwich-random trains the SuperTransformer's search space; it cannot be combined "
+                          "with --train-subtransformer")
 
 
 def unwrap_supertransformer(model: torch.nn.Module) -> TransformerSuperModel:
@@ -62,9 +91,38 @@ def representative_configs(space: SearchSpace) -> Dict[str, Dict[str, Any]]:
     return {"largest": space.largest(), "smallest": space.smallest()}
 
 
+def sandwich_configs(space: SearchSpace, update_num: int, n_random: int) -> Dict[str, Dict[str, Any]]:
+    """The SubTransformers of sandwich update ``update_num`` by role: ``largest`` (first: the distillation
+    teacher), ``smallest``, ``random1`` .. ``random<n_random>``. The random ones are ``space.sample`` with seeds
+    ``n_random * update_num + i``: fresh seeds at every update, a pure function of the update number (the same
+    on every worker and after a resume), and with ``n_random`` 1 the uniform sampler's SubTransformer."""
+    randoms = {f"random{i + 1}": space.sample(n_random * update_num + i) for i in range(n_random)}
+    return {**representative_configs(space), **randoms}
+
+
+def merge_sandwich_logs(logs: Dict[str, Dict[str, Any]]) -> Dict[str, Any]:
+    """One logging output for the members of a sandwich update: the batch counts (``ntokens``,
+    ``sample_size``, ...) once, ``loss`` / ``nll_loss`` the members' mean, ``distill_loss`` the students'
+    mean, and the largest's and smallest's own losses as ``largest_loss`` / ``smallest_loss``."""
+    merged = dict(logs["largest"])
+    for key in ("loss", "nll_loss"):
+        merged[key] = sum(log[key] for log in logs.values()) / len(logs)
+    distill = [log["distill_loss"] for log in logs.values() if "distill_loss" in log]
+    if distill:
+        merged["distill_loss"] = sum(distill) / len(distill)
+    for name in REPRESENTATIVES:
+        merged[f"{name}_loss_sum"] = logs[name]["loss"]
+        merged[f"{name}_nll_loss_sum"] = logs[name]["nll_loss"]
+    return merged
+
+
 @register_task("translation_supertransformer", dataclass=TranslationSuperTransformerConfig)
 class TranslationSuperTransformerTask(TranslationTask):
     cfg: TranslationSuperTransformerConfig
+
+    def __init__(self, cfg: TranslationSuperTransformerConfig, src_dict, tgt_dict):
+        check_sandwich_options(cfg)
+        super().__init__(cfg, src_dict, tgt_dict)
 
     @classmethod
     def setup_task(cls, cfg, **kwargs):
@@ -111,12 +169,36 @@ class TranslationSuperTransformerTask(TranslationTask):
             return {"subtransformer": self.subtransformer}
         return representative_configs(self.space)
 
-    def train_step(self, sample, model, criterion, optimizer, update_num, ignore_grad=False):
-        config = self.config_for_update(update_num)
+    def _set_config(self, model: torch.nn.Module, update_num: int, config: Dict[str, Any], role: str = "") -> None:
         unwrap_supertransformer(model).set_sample_config(config)
         if self.cfg.log_sampled_configs:  # printed on every rank (fairseq silences non-master loggers)
-            print(f"update {update_num} SubTransformer {config}", file=sys.stderr, flush=True)
+            print(f"update {update_num} {role + ' ' if role else ''}SubTransformer {config}", file=sys.stderr,
+                  flush=True)
+
+    def train_step(self, sample, model, criterion, optimizer, update_num, ignore_grad=False):
+        if self.cfg.sandwich_random:
+            return self.sandwich_step(sample, model, criterion, optimizer, update_num, ignore_grad)
+        self._set_config(model, update_num, self.config_for_update(update_num))
         return super().train_step(sample, model, criterion, optimizer, update_num, ignore_grad)
+
+    def sandwich_step(self, sample, model, criterion, optimizer, update_num,
+                      ignore_grad=False) -> Tuple[torch.Tensor, int, Dict[str, Any]]:
+        """Forward and backward of every member of the sandwich on this micro-batch (gradients summed); the
+        sample size counts once, so each member's gradient is scaled as if it were trained alone."""
+        members = sandwich_configs(self.space, update_num, self.cfg.sandwich_random)
+        member_criterion = (InplaceDistillation(criterion, unwrap_supertransformer(model), self.cfg.inplace_distill)
+                            if self.cfg.inplace_distill else criterion)
+        total, logs = 0.0, {}
+        for i, (role, config) in enumerate(members.items()):
+            self._set_config(model, update_num, config, role)
+            # c10d DDP all-reduces at every backward: the members before the last accumulate locally, as the
+            # trainer's micro-batches do, so each micro-batch synchronises (or not) once, as it would unsandwiched.
+            last = i == len(members) - 1
+            with contextlib.nullcontext() if last or not hasattr(model, "no_sync") else model.no_sync():
+                loss, sample_size, logs[role] = super().train_step(sample, model, member_criterion, optimizer,
+                                                                   update_num, ignore_grad)
+            total = total + loss.detach()
+        return total, sample_size, merge_sandwich_logs(logs)
 
     def build_generator(self, models, args, *rest, **kwargs):
         """Set the SubTransformer to generate with (``--subtransformer-config``, else the checkpoint's own) on
@@ -160,3 +242,6 @@ class TranslationSuperTransformerTask(TranslationTask):
             nll = sum(float(log.get(f"{name}_nll_loss_sum", 0)) for log in logging_outputs)
             metrics.log_scalar(f"{name}_loss", loss / sample_size / math.log(2), sample_size, round=3)
             metrics.log_scalar(f"{name}_nll_loss", nll / max(ntokens, 1) / math.log(2), ntokens, round=3)
+        if sample_size and any("distill_loss" in log for log in logging_outputs):
+            distill = sum(float(log.get("distill_loss", 0)) for log in logging_outputs)
+            metrics.log_scalar("distill_loss", distill / sample_size / math.log(2), sample_size, round=3)
