@@ -78,7 +78,7 @@ def main() -> int:
     parser.add_argument("--quiet-rounds", type=int, default=5)
     parser.add_argument("--passes", type=int, default=3, help="noisy measurements per model and procedure")
     parser.add_argument("--load-on", type=float, default=3.0)
-    parser.add_argument("--load-off", type=float, default=3.0)
+    parser.add_argument("--load-off", type=float, default=6.0)
     parser.add_argument("--load-seconds", type=float, default=900.0, help="upper bound of the load's life")
     parser.add_argument("--threshold", type=float, default=ProbeSettings.threshold)
     parser.add_argument("--json", action="store_true")
