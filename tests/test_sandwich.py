@@ -12,7 +12,7 @@ from fairseq import tasks
 from fairseq.criterions.label_smoothed_cross_entropy import label_smoothed_nll_loss
 from fairseq.optim.sgd import SGD
 
-from test_training import assert_same_tensors, sampled_configs, space_of, train_cmd
+from test_training import assert_same_tensors, sampled_configs, space_of, train_cmd, train_on_two_workers
 from hat.cli import run_cli
 from hat.cli.train import main
 from hat.search_space import ConfigError
@@ -192,3 +192,17 @@ def test_sandwich_options_that_cannot_work_are_config_errors(options, message):
     with pytest.raises(ConfigError, match=re.escape(message)):
         check_sandwich_options(TranslationSuperTransformerConfig(**options))
     check_sandwich_options(TranslationSuperTransformerConfig(sandwich_random=3, inplace_distill=1.0))  # BigNAS's
+
+
+def test_two_cpu_workers_train_the_same_sandwich(synthetic_bin, tiny_space_yml, tmp_path):
+    logs = train_on_two_workers(synthetic_bin, tiny_space_yml, tmp_path / "ckpt", "--max-update", "3",
+                                "--update-freq", "2", "--sandwich-random", "1", "--inplace-distill", "0.5",
+                                "--disable-validation")
+    members = [logged_members(log) for log in logs]
+    space = space_of(tiny_space_yml)
+    assert sorted(members[0]) == [0, 1, 2] and members[0] == members[1]
+    assert all(members[0][n] == sandwich_configs(space, n, 1) for n in members[0])
+    # every member of every update on both micro-batches of both ranks, then one step per update
+    assert all(log.count(f"update {n} {role} SubTransformer") == 2 for log in logs for n in range(3)
+               for role in ("largest", "smallest", "random1"))
+    assert '"distill_loss"' in logs[0] and "done training" in logs[0]

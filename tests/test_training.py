@@ -138,18 +138,23 @@ def test_subtransformer_training_changes_only_its_slices(synthetic_bin, tiny_spa
             assert torch.equal(after[key], before[key]), key
 
 
-def test_two_cpu_workers_train_the_same_subtransformers(synthetic_bin, tiny_space_yml, tmp_path):
+def train_on_two_workers(data, space_yml, save_dir, *extra) -> list[str]:
+    """``train.py`` on two gloo CPU workers (one process per rank); both ranks' output, after checking they exit 0."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     common = ["--distributed-world-size", "2", "--distributed-backend", "gloo", "--distributed-no-spawn",
-              "--distributed-init-method", f"tcp://127.0.0.1:{port}", "--ddp-backend", "no_c10d", "--max-update", "6"]
-    procs = [subprocess.Popen(train_cmd(synthetic_bin, tiny_space_yml, tmp_path / "ckpt", *common,
-                                        "--distributed-rank", str(rank)),
+              "--distributed-init-method", f"tcp://127.0.0.1:{port}", "--ddp-backend", "no_c10d", *extra]
+    procs = [subprocess.Popen(train_cmd(data, space_yml, save_dir, *common, "--distributed-rank", str(rank)),
                               cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
              for rank in (0, 1)]
     logs = [p.communicate(timeout=300)[0] for p in procs]
     assert [p.returncode for p in procs] == [0, 0], logs[0][-2000:] + logs[1][-2000:]
+    return logs
+
+
+def test_two_cpu_workers_train_the_same_subtransformers(synthetic_bin, tiny_space_yml, tmp_path):
+    logs = train_on_two_workers(synthetic_bin, tiny_space_yml, tmp_path / "ckpt", "--max-update", "6")
     sampled = [sampled_configs(log) for log in logs]
     assert sorted(sampled[0]) == list(range(6))
     assert sampled[0] == sampled[1]
