@@ -51,11 +51,12 @@ def main() -> int:
     args = parser.parse_args()
 
     workdir = Path(args.workdir)
-    data, lat_csv, predictor = workdir / "data", workdir / "latency" / "latency.csv", workdir / "latency" / "predictor.pt"
-    checkpoint = workdir / "supertransformer" / "checkpoint_last.pt"
-    for path in (data, lat_csv, predictor, checkpoint):
+    lat_csv, predictor = workdir / "latency" / "latency.csv", workdir / "latency" / "predictor.pt"
+    data_stage, checkpoint = workdir / "stages" / "data.json", workdir / "supertransformer" / "checkpoint_last.pt"
+    for path in (data_stage, lat_csv, predictor, checkpoint):
         if not path.exists():
             raise SystemExit(f"error: {path} not found: run the reproduction up to --stop-after latency_predictor")
+    data = Path(json.loads(data_stage.read_text())["data"])
     out = workdir / "constraint_check"
     constraints = latency_constraints(lat_csv, predictor, args.quantiles)
     started = time.perf_counter()
