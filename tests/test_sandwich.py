@@ -59,6 +59,11 @@ def train(capsys, caplog, data, space_yml, save_dir, *extra):
     return err, [(record.name, record.getMessage()) for record in caplog.records]
 
 
+def kl_sum(teacher: torch.Tensor, student: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """KL(teacher || student) from log-probabilities, written out, summed over the ``mask`` (non-pad) tokens."""
+    return (teacher.exp() * (teacher - student)).sum(-1)[mask].sum()
+
+
 def progress(log, tag: str) -> list:
     """The JSON progress records of ``tag`` in a log from :func:`train`."""
     return [json.loads(message) for name, message in log if name == tag and message.startswith("{")]
@@ -131,7 +136,7 @@ def test_distillation_loss_equals_an_independent_kl(synthetic_bin, tiny_space_ym
             model.set_sample_config(config)
             lprobs[role] = torch.log_softmax(model(**sample["net_input"])[0].double(), dim=-1)
     teacher = lprobs["largest"]
-    kls = [(teacher.exp() * (teacher - lprobs[role])).sum(-1)[mask].sum() for role in ("smallest", "random1")]
+    kls = [kl_sum(teacher, lprobs[role], mask) for role in ("smallest", "random1")]
     assert min(kls) > 0.01  # the students differ from the teacher
     assert float(log["distill_loss"]) == pytest.approx(float(sum(kls) / 2), rel=1e-5)
     # the teacher keeps the label-smoothed label loss
@@ -161,7 +166,7 @@ def test_one_sandwich_update_is_the_sum_of_its_subtransformers_gradients(synthet
         if teacher is None:
             teacher = lprobs.detach()
         elif weight:
-            loss = (1 - weight) * loss + weight * (teacher.exp() * (teacher - lprobs)).sum(-1)[mask].sum()
+            loss = (1 - weight) * loss + weight * kl_sum(teacher, lprobs, mask)
         grads = torch.autograd.grad(loss, list(params.values()), allow_unused=True)
         for name, grad in zip(params, grads):
             if grad is not None:
