@@ -1,17 +1,23 @@
-"""``scripts/export_subtransformer.py``: write a SubTransformer alone (weights physically sliced) as a checkpoint."""
+"""``scripts/export_subtransformer.py``: write a SubTransformer alone (weights physically sliced) as a checkpoint
+or as ONNX graphs for ONNX Runtime."""
 import argparse
 import json
 import sys
 from typing import Optional, Sequence
 
-from ..export.subtransformer_checkpoint import export_subtransformer
+from ..export.subtransformer_checkpoint import FORMATS, export_subtransformer
 
 
 def get_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--restore-file", required=True, help="SuperTransformer (or SubTransformer) checkpoint")
     parser.add_argument("--configs", required=True, help="SubTransformer YAML")
-    parser.add_argument("--out", required=True, help="checkpoint to write")
+    parser.add_argument("--out", required=True, help="checkpoint to write (--format onnx: folder to write)")
+    parser.add_argument("--format", choices=FORMATS, default="checkpoint",
+                        help="a fairseq checkpoint (default), or ONNX graphs with incremental decoding (an encoder "
+                             "and a decoder step) for ONNX Runtime: generate.py --onnx <folder> translates with them")
+    parser.add_argument("--int8", action="store_true",
+                        help="--format onnx: also write int8 graphs (ONNX Runtime dynamic quantization)")
     parser.add_argument("--data", help="folder with the dict.<lang>.txt files (default: the checkpoint's data path)")
     parser.add_argument("--allow-off-space", action="store_true",
                         help="export a SubTransformer outside the search space the SuperTransformer was trained with "
@@ -22,7 +28,8 @@ def get_parser() -> argparse.ArgumentParser:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = get_parser().parse_args(sys.argv[1:] if argv is None else argv)
-    result = export_subtransformer(args.restore_file, args.configs, args.out, args.data, args.allow_off_space)
+    result = export_subtransformer(args.restore_file, args.configs, args.out, args.data, args.allow_off_space,
+                                   args.format, args.int8)
     if args.json:
         print(json.dumps(result))
     else:

@@ -4,6 +4,9 @@
 ``<checkpoint dir>/exp/<sub.yml name>_<subset>_gen.out`` and scores it: ``normal`` = tokenized BLEU with
 compound splitting, ``sacre`` = SacreBLEU of the detokenized text (both in Python: no perl, no hidden
 pipeline failures). Works on a CPU. The command line is ``configs/<task>/test.sh`` (``scripts/bleu.py``).
+
+The "checkpoint" may also be a folder of ONNX graphs (``scripts/export_subtransformer.py --format onnx``): it is
+translated on ONNX Runtime (``int8``: its int8 graphs) by ``generate.py --onnx``, into ``<folder>/exp/``.
 """
 from __future__ import annotations
 
@@ -21,9 +24,27 @@ from .generation import generate, parse_args
 BLEU_MODES = ("normal", "sacre")
 
 
-def output_path(checkpoint: PathLike, configs: PathLike, subset: str) -> Path:
-    """The original's ``<checkpoint dir>/exp/<yml name>_<subset>_gen.out``."""
-    return Path(checkpoint).parent / "exp" / f"{Path(configs).name}_{subset}_gen.out"
+def output_path(checkpoint: PathLike, configs: PathLike, subset: str, int8: bool = False) -> Path:
+    """The original's ``<checkpoint dir>/exp/<yml name>_<subset>_gen.out`` (an ONNX folder: ``<folder>/exp/``,
+    ``_int8`` added for its int8 graphs)."""
+    folder = Path(checkpoint) if Path(checkpoint).is_dir() else Path(checkpoint).parent
+    return folder / "exp" / f"{Path(configs).name}_{subset}{'_int8' if int8 else ''}_gen.out"
+
+
+def model_flags(checkpoint: PathLike, configs: PathLike, int8: bool) -> list[str]:
+    """``generate.py``'s flags for a checkpoint (``--path``, ``--configs``) or an exported ONNX folder (``--onnx``,
+    whose SubTransformer must be the YAML's)."""
+    if not Path(checkpoint).is_dir():
+        if int8:
+            raise ConfigError("int8 scoring needs an exported ONNX folder (scripts/export_subtransformer.py "
+                              "--format onnx --int8), not a checkpoint")
+        return ["--path", str(checkpoint), f"--configs={configs}"]
+    from ..export.onnx import read_metadata
+
+    exported = read_metadata(checkpoint)["config"]
+    if exported != read_subtransformer_yaml(configs):
+        raise ConfigError(f"{checkpoint} holds another SubTransformer than {configs}")
+    return ["--onnx", str(checkpoint)] + (["--onnx-int8"] if int8 else [])
 
 
 def subset_size(data: PathLike, subset: str) -> Optional[int]:
@@ -35,7 +56,7 @@ def subset_size(data: PathLike, subset: str) -> Optional[int]:
 
 
 def test_bleu(checkpoint: PathLike, configs: PathLike, data: PathLike, mode: str = "normal", subset: str = "test",
-              beam: int = 5, lenpen: float = 1.0, batch_size: int = 128) -> dict:
+              beam: int = 5, lenpen: float = 1.0, batch_size: int = 128, int8: bool = False) -> dict:
     """Generate ``subset`` of the binarised ``data`` with the SubTransformer ``configs`` (YAML) of ``checkpoint``
     into :func:`output_path` and score it with :func:`hat.evaluation.bleu.paper_bleu` (``mode``).
 
@@ -45,16 +66,17 @@ def test_bleu(checkpoint: PathLike, configs: PathLike, data: PathLike, mode: str
     """
     if mode not in BLEU_MODES:
         raise ConfigError(f"unknown BLEU mode {mode!r}: choose {' or '.join(BLEU_MODES)}")
-    if not Path(checkpoint).is_file():
+    if not Path(checkpoint).exists():
         raise CheckpointError(f"checkpoint not found: {checkpoint}")
     read_subtransformer_yaml(configs)  # fail now on a bad YAML, not after loading the model
     if not Path(data).is_dir():
         raise DataError(f"binarised data folder not found: {data}")
-    out = output_path(checkpoint, configs, subset)
+    flags = model_flags(checkpoint, configs, int8)
+    out = output_path(checkpoint, configs, subset, int8)
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=out.parent, prefix=".generate.") as tmp:
         generate(parse_args([
-            str(data), "--path", str(checkpoint), f"--configs={configs}", "--gen-subset", subset,
+            str(data), *flags, "--gen-subset", subset,
             "--beam", str(beam), "--lenpen", str(lenpen), "--batch-size", str(batch_size),
             "--remove-bpe", "--results-path", tmp]))
         shutil.move(str(Path(tmp) / f"generate-{subset}.txt"), out)

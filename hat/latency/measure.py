@@ -7,6 +7,9 @@ encoder output expanded to the beam, :data:`WARMUP` untimed full (teacher-forced
 output projection included (no log-softmax or beam bookkeeping). Each side's samples are trimmed
 (:func:`trimmed_mean_std`); the latency is ``encoder mean + decoder mean`` in ms.
 
+``backend`` chooses the inference engine (:mod:`hat.latency.backends`): PyTorch eager, or the exported
+SubTransformer on ONNX Runtime in float32 or int8, timed by the same procedure.
+
 By default the compact extracted SubTransformer is measured in eval mode under
 ``torch.inference_mode()`` (what a deployment runs). ``original_mode=True`` reproduces the original's
 timing context instead: the SuperTransformer itself, in train mode (dropout on), autograd on.
@@ -31,6 +34,7 @@ from ..profiling import build_for_profiling, dummy_inputs, dummy_sentence_length
 from ..errors import LatencyError
 from ..search_space import check_fits, config_from_args
 from ..subtransformer import extract_subtransformer
+from .backends import BACKENDS, backend_versions, onnxruntime_model, effective_threads
 from .interleaved import measure_interleaved
 from .probe import CalibrationProbe, ProbeSettings, Unguarded
 from .threads import cpu_threads
@@ -47,7 +51,8 @@ SampleCallback = Callable[[str, float], None]  # called with ("encoder" | "decod
 class MeasureSettings:
     """How to measure: ``device`` 'cpu' or 'cuda', ``latiter`` timed samples per side, ``beam`` copies of
     the decoder input, dummy sentence length ``length``, CPU ``threads`` (None: leave PyTorch's count
-    unchanged, as the original), ``original_mode`` (SuperTransformer, train mode, autograd on)."""
+    unchanged, as the original), ``original_mode`` (SuperTransformer, train mode, autograd on), ``backend``
+    (one of :data:`hat.latency.backends.BACKENDS`)."""
 
     device: str = "cpu"
     latiter: int = 300
@@ -55,10 +60,16 @@ class MeasureSettings:
     length: int = 30
     threads: Optional[int] = None
     original_mode: bool = False
+    backend: str = "torch"
 
     def __post_init__(self) -> None:
         if self.device not in DEVICES:
             raise LatencyError(f"device {self.device!r} is not one of {', '.join(DEVICES)}")
+        if self.backend not in BACKENDS:
+            raise LatencyError(f"latency backend {self.backend!r} is not one of {', '.join(BACKENDS)}")
+        if self.backend != "torch" and (self.device != "cpu" or self.original_mode):
+            raise LatencyError(f"the {self.backend} backend measures on the CPU (--latcpu), without "
+                               "--lat-original-mode")
         for name in ("latiter", "beam", "length"):
             if getattr(self, name) < 1:
                 raise LatencyError(f"{name}={getattr(self, name)} must be a positive integer")
@@ -157,7 +168,9 @@ def build_for_latency(args: Namespace, vocab_size: int) -> TransformerSuperModel
 
 def prepare_model(model: TransformerSuperModel, config: dict, settings: MeasureSettings) -> TransformerSuperModel:
     """The model to time, on ``settings.device`` in float32: compact in eval mode, or (original mode) the
-    SuperTransformer set to ``config`` in train mode."""
+    SuperTransformer set to ``config`` in train mode, or the exported SubTransformer on ONNX Runtime."""
+    if settings.backend != "torch":
+        return onnxruntime_model(model, config, settings.backend, settings.threads)
     if settings.original_mode:
         model.set_sample_config(config)
         return model.train().float().to(settings.device)
@@ -230,13 +243,18 @@ def measure_latency(model: TransformerSuperModel, config: dict, settings: Measur
 
 def describe(settings: MeasureSettings, vocab_size: int) -> Dict[str, object]:
     """The measurement settings as recorded next to results (JSON-able): device and its name, the thread
-    count actually in effect, latiter, beam, L, vocabulary size, mode, precision, torch version."""
+    count actually in effect, latiter, beam, L, vocabulary size, mode, backend, precision, torch version (and
+    the engine's)."""
     check_device(settings.device)
-    threads = torch.get_num_threads() if settings.threads is None else settings.threads
-    return {"device": settings.device, "device_name": device_name(settings.device), "threads": threads,
+    threads = effective_threads(settings.threads)
+    info = {"device": settings.device, "device_name": device_name(settings.device), "threads": threads,
             "latiter": settings.latiter, "beam": settings.beam, "dummy_sentence_length": settings.length,
-            "vocab_size": vocab_size, "original_mode": settings.original_mode, "precision": "float32",
-            "torch_version": torch.__version__, "cpu_count": os.cpu_count()}
+            "vocab_size": vocab_size, "original_mode": settings.original_mode,
+            "precision": "int8" if settings.backend.endswith("int8") else "float32",
+            "torch_version": torch.__version__, "cpu_count": os.cpu_count(), **backend_versions(settings.backend)}
+    if settings.backend != "torch":  # absent for PyTorch, so that datasets recorded before backends resume
+        info["backend"] = settings.backend
+    return info
 
 
 def add_latency_args(parser) -> None:
@@ -257,6 +275,10 @@ def add_latency_args(parser) -> None:
                             "(default: the compact SubTransformer, eval mode, inference mode)")
     group.add_argument("--dummy-sentence-length", type=int, default=None,
                        help="dummy sentence length for FLOPs/latency (default: 23 for iwslt arches, else 30)")
+    group.add_argument("--lat-backend", choices=BACKENDS, default="torch",
+                       help="inference engine to measure: PyTorch eager (the original's), or the SubTransformer "
+                            "exported to ONNX and run by ONNX Runtime, float32 or int8 (needs pip install -e "
+                            "\".[deploy]\"; CPU only)")
     group.add_argument("--lat-rounds", type=int, default=3,
                        help="train.py --latcpu/--latgpu: measurements of the SubTransformer, reported as their median "
                             "(default 3)")
@@ -286,7 +308,8 @@ def settings_from_args(args: Namespace) -> MeasureSettings:
         raise LatencyError("choose exactly one of --latcpu and --latgpu")
     return MeasureSettings(device="cuda" if args.latgpu else "cpu", latiter=args.latiter, beam=args.beam,
                            length=dummy_sentence_length(args.arch, args.dummy_sentence_length),
-                           threads=args.lat_threads, original_mode=args.lat_original_mode)
+                           threads=args.lat_threads, original_mode=args.lat_original_mode,
+                           backend=getattr(args, "lat_backend", "torch"))
 
 
 def measure_subtransformer(args: Namespace, on_sample: Optional[SampleCallback] = None,

@@ -101,11 +101,15 @@ class TransformerEncoderSuper(_Side, FairseqEncoder):
 
     def forward(self, src_tokens: Tensor, src_lengths: Optional[Tensor] = None, return_all_hiddens: bool = False,
                 token_embeddings: Optional[Tensor] = None) -> Dict[str, List[Tensor]]:
+        padding_mask = src_tokens.eq(self.padding_idx)
+        return self.forward_masked(src_tokens, padding_mask if padding_mask.any() else None, return_all_hiddens)
+
+    def forward_masked(self, src_tokens: Tensor, padding_mask: Optional[Tensor],
+                       return_all_hiddens: bool = False) -> Dict[str, List[Tensor]]:
+        """:meth:`forward` with the padding mask given (None: no padding). A traced graph (ONNX export) passes
+        it always, since a trace cannot keep :meth:`forward`'s test for padding."""
         positions = self.embed_positions(src_tokens) if self.embed_positions is not None else None
         x = self._embed(src_tokens, "encoder", positions).transpose(0, 1)
-        padding_mask = src_tokens.eq(self.padding_idx)
-        if not padding_mask.any():
-            padding_mask = None
         outputs: List[Tensor] = []
         for layer in self.layers[: self.sample_layer_num]:
             x = layer(x, padding_mask)
@@ -171,7 +175,7 @@ class TransformerDecoderSuper(_Side, FairseqIncrementalDecoder):
                                     dec["decoder_ffn_embed_dim"][i], dec["decoder_self_attention_heads"][i],
                                     dec["decoder_ende_attention_heads"][i], self.dropout, self.activation_dropout)
 
-    def _encoder_keys(self, encoder_out: Dict[str, List[Tensor]], arbitrary: int) -> Tuple[Tensor, Optional[Tensor]]:
+    def attended_encoder_states(self, encoder_out: Dict[str, List[Tensor]], arbitrary: int) -> Tuple[Tensor, Optional[Tensor]]:
         """Keys/values of an encoder-decoder attention: the encoder output, time-concatenated with the
         outputs of the ``arbitrary`` second-, third-to-last super encoder layers (as the original's
         ``TransformerDecoder.extract_features``)."""
@@ -208,7 +212,7 @@ class TransformerDecoderSuper(_Side, FairseqIncrementalDecoder):
         for i, layer in enumerate(layers):
             arbitrary = self.arbitrary_ende_attn[i]
             if arbitrary not in keys:
-                keys[arbitrary] = (None, None) if first_cached else self._encoder_keys(encoder_out, arbitrary)
+                keys[arbitrary] = (None, None) if first_cached else self.attended_encoder_states(encoder_out, arbitrary)
             states, mask = keys[arbitrary]
             need_attn = not self.training and i == len(layers) - 1
             x, layer_attn = layer(x, states, mask, incremental_state, self_attn_mask, need_attn)

@@ -78,23 +78,35 @@ class MultiheadAttentionSuper(nn.Module):
             return w[:q, :eq], w[q:2 * q, :ekv], w[2 * q:, :ekv]
         return self.q_proj_weight[:, :eq], self.k_proj_weight[:, :ekv], self.v_proj_weight[:, :ekv]
 
-    def _project(self, query: Tensor, key: Optional[Tensor]) -> Tuple[Tensor, Optional[Tensor], Optional[Tensor]]:
-        q_dim, eq, ekv = self.qkv_dim, self.sample_q_embed_dim, self.sample_kv_embed_dim
-        bias = self.in_proj_bias
+    def _project_kv(self, key: Tensor) -> Tuple[Tensor, Tensor]:
+        """Sampled key and value projections of ``key`` ``[S, B, E_kv]``: two ``[S, B, q]``."""
+        q_dim, ekv, bias = self.qkv_dim, self.sample_kv_embed_dim, self.in_proj_bias
         if self.stacked_proj:
-            w = self.in_proj_weight
-            if self.self_attention and eq == ekv:
-                return F.linear(query, leading(w, 3 * q_dim, eq), bias).chunk(3, dim=-1)
-            q = F.linear(query, w[:q_dim, :eq], bias[:q_dim])
-            if key is None:
-                return q, None, None
-            k, v = F.linear(key, w[q_dim:, :ekv], bias[q_dim:]).chunk(2, dim=-1)
-            return q, k, v
-        wq, wk, wv = self.projection_weights()
-        q = F.linear(query, wq, bias[:q_dim])
+            k, v = F.linear(key, self.in_proj_weight[q_dim:, :ekv], bias[q_dim:]).chunk(2, dim=-1)
+            return k, v
+        _, wk, wv = self.projection_weights()
+        return F.linear(key, wk, bias[q_dim:2 * q_dim]), F.linear(key, wv, bias[2 * q_dim:])
+
+    def _project(self, query: Tensor, key: Optional[Tensor]) -> Tuple[Tensor, Optional[Tensor], Optional[Tensor]]:
+        q_dim = self.qkv_dim
+        if self.stacked_proj and self.self_attention and self.sample_q_embed_dim == self.sample_kv_embed_dim:
+            w = leading(self.in_proj_weight, 3 * q_dim, self.sample_q_embed_dim)
+            return F.linear(query, w, self.in_proj_bias).chunk(3, dim=-1)
+        q = F.linear(query, self.projection_weights()[0], self.in_proj_bias[:q_dim])
         if key is None:
             return q, None, None
-        return q, F.linear(key, wk, bias[q_dim:2 * q_dim]), F.linear(key, wv, bias[2 * q_dim:])
+        return (q, *self._project_kv(key))
+
+    def _split_heads(self, x: Tensor, bsz: int) -> Tensor:
+        """``[T, B, q]`` -> ``[B * heads, T, head_dim]``."""
+        return x.contiguous().view(-1, bsz * self.num_heads, self.head_dim).transpose(0, 1)
+
+    def static_keys_values(self, key: Tensor) -> Tuple[Tensor, Tensor]:
+        """The keys and values an encoder-decoder attention caches for ``key`` ``[S, B, E_kv]`` at the first
+        decoding step, in the cache's layout ``[B, heads, S, head_dim]`` (for exported decoder graphs)."""
+        bsz = key.size(1)
+        return tuple(self._split_heads(t, bsz).view(bsz, self.num_heads, -1, self.head_dim)
+                     for t in self._project_kv(key))
 
     def has_static_kv_cache(self, incremental_state: Optional[IncrementalState]) -> bool:
         """True once an encoder-decoder attention has cached its keys/values for this decode."""
@@ -117,10 +129,9 @@ class MultiheadAttentionSuper(nn.Module):
         q, k, v = self._project(query, key)
         q = q * self.scaling
 
-        q = q.contiguous().view(tgt_len, bsz * self.num_heads, self.head_dim).transpose(0, 1)
+        q = self._split_heads(q, bsz)
         if k is not None:
-            k = k.contiguous().view(-1, bsz * self.num_heads, self.head_dim).transpose(0, 1)
-            v = v.contiguous().view(-1, bsz * self.num_heads, self.head_dim).transpose(0, 1)
+            k, v = self._split_heads(k, bsz), self._split_heads(v, bsz)
 
         if incremental_state is not None:
             saved = saved or {}

@@ -51,7 +51,12 @@ class SinusoidalPositionalEmbeddingSuper(nn.Module):
             self.weights = sinusoid_table(max_pos, self.super_embed_dim, self.padding_idx).to(self.weights)
         table = self.weights[:, : self.sample_embed_dim]
         if incremental:
-            return table[self.padding_idx + seq_len].expand(bsz, 1, -1)
+            return self.at_step(seq_len - 1, bsz)
         positions = utils.make_positions(tokens, self.padding_idx)
         return table.index_select(0, positions.view(-1)).view(bsz, seq_len, -1).detach()
 
+
+    def at_step(self, step, bsz: int) -> Tensor:
+        """``[bsz, 1, E]``: the position of decoding step ``step`` (0 for the first token; an int, or a traced size
+        in an exported decoder-step graph)."""
+        return self.weights[self.padding_idx + 1 + step, : self.sample_embed_dim].expand(bsz, 1, -1)

@@ -198,7 +198,8 @@ def verification_plan(args: Namespace, predictor: LatencyPredictor) -> tuple[int
     """``(K, measurement settings, why)``: how many candidates per constraint to verify on this device (0: none)
     and with which settings (the predictor's latency dataset's: same device, threads, latiter, vocabulary)."""
     recorded = predictor.measured_with or {}
-    device = "cuda" if torch.cuda.is_available() and not args.cpu else "cpu"
+    onnxruntime = recorded.get("backend", "torch") != "torch"  # an engine measured on the CPU
+    device = "cuda" if torch.cuda.is_available() and not args.cpu and not onnxruntime else "cpu"
     if args.no_verify_on_device or args.verify_on_device == 0:
         return 0, None, "turned off"
     if not recorded:
@@ -215,7 +216,8 @@ def verification_plan(args: Namespace, predictor: LatencyPredictor) -> tuple[int
         raise ConfigError(f"--verify-rounds must be at least 1, got {args.verify_rounds}")
     settings = MeasureSettings(device=device, latiter=recorded.get("latiter", 20),
                                beam=recorded.get("beam", 5), length=recorded.get("dummy_sentence_length", 30),
-                               threads=recorded.get("threads"), original_mode=recorded.get("original_mode", False))
+                               threads=recorded.get("threads"), original_mode=recorded.get("original_mode", False),
+                               backend=recorded.get("backend", "torch"))
     return args.verify_on_device or DEFAULT_VERIFY_K, settings, "on"
 
 

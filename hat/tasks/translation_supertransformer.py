@@ -202,8 +202,15 @@ class TranslationSuperTransformerTask(TranslationTask):
 
     def build_generator(self, models, args, *rest, **kwargs):
         """Set the SubTransformer to generate with (``--subtransformer-config``, else the checkpoint's own) on
-        every model, then build fairseq's generator."""
+        every model, then build fairseq's generator. An exported model (``generate.py --onnx``) is one
+        SubTransformer already."""
+        from ..runtime.onnxruntime_model import OnnxRuntimeSubTransformer
+
         for model in models:
+            if isinstance(model, OnnxRuntimeSubTransformer):
+                if self.cfg.subtransformer_config:
+                    raise ConfigError("an exported SubTransformer (--onnx) is one SubTransformer: drop --configs")
+                continue
             super_model = unwrap_supertransformer(model)
             if self.cfg.subtransformer_config:
                 config = check_fits_model(read_subtransformer_yaml(self.cfg.subtransformer_config), super_model)

@@ -1,0 +1,1 @@
+"""Running exported SubTransformers on inference engines."""

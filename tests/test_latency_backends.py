@@ -1,0 +1,80 @@
+"""Latency on ONNX Runtime (``--lat-backend``): the timed engine computes the SubTransformer, the protocol is the
+torch backend's, and the backend is part of a dataset's recorded settings (no timing asserted)."""
+import json
+
+import pytest
+import torch
+
+from conftest import build_tiny, random_tokens
+from test_latency_measure import run_dataset, tiny_yml  # noqa: F401  (fixture)
+
+pytest.importorskip("onnxruntime")
+
+from hat.latency.collection import settings_path  # noqa: E402
+from hat.latency.measure import LatencyError, MeasureSettings, describe, measure_latency, prepare_model  # noqa: E402
+from hat.runtime.onnxruntime_model import OnnxRuntimeSubTransformer  # noqa: E402
+from hat.subtransformer import extract_subtransformer  # noqa: E402
+
+
+@pytest.mark.parametrize("backend", ["onnxruntime", "onnxruntime-int8"])
+def test_the_timed_engine_computes_the_subtransformer(space, backend):
+    model, config = build_tiny(seed=2), space.sample(4)
+    settings = MeasureSettings(latiter=2, length=3, threads=1, backend=backend)
+    timed = prepare_model(model, config, settings)
+    assert isinstance(timed, OnnxRuntimeSubTransformer) and timed.int8 == backend.endswith("int8")
+    assert prepare_model(model, config, settings) is timed  # rounds and re-measurements reuse the export
+    src, prev = random_tokens(24, 2, 6, seed=1), random_tokens(24, 2, 5, seed=2, pad_tail=False)
+    with torch.no_grad():
+        expected = extract_subtransformer(model, config).eval()(src, src.ne(1).sum(1), prev)[0]
+        actual = timed(src, src.ne(1).sum(1), prev)[0]
+    tolerance = 0.1 * expected.abs().max().item() if timed.int8 else 1e-5
+    torch.testing.assert_close(actual, expected, rtol=0, atol=tolerance)
+
+
+def test_onnxruntime_latency_follows_the_protocol(space, monkeypatch):
+    """Same call sequence as the torch backend: warm-ups, ``latiter`` encoder calls, ``latiter`` x L steps."""
+    model, config = build_tiny(vocab_size=20), space.sample(1)
+    settings = MeasureSettings(latiter=3, beam=2, length=4, threads=1, backend="onnxruntime")
+    timed = prepare_model(model, config, settings)
+    calls = {"encoder": 0, "step": []}
+    encoder_run, step_run = timed.encoder.session.run, timed.decoder.session.run
+
+    def count_encoder(*args):
+        calls["encoder"] += 1
+        return encoder_run(*args)
+
+    def record_step(outputs, feed):
+        calls["step"].append((feed["prev_token"].shape[0], feed["self_key_0"].shape[2]))
+        return step_run(outputs, feed)
+
+    monkeypatch.setattr(timed.encoder, "session", type("S", (), {"run": staticmethod(count_encoder)}))
+    monkeypatch.setattr(timed.decoder, "session", type("S", (), {"run": staticmethod(record_step)}))
+    result = measure_latency(model, config, settings)
+    assert len(result.encoder_samples) == len(result.decoder_samples) == 3
+    assert calls["encoder"] == 5 + 3  # warm-ups, then timed
+    warmup, timed_steps = calls["step"][:5 * 4], calls["step"][5 * 4:]
+    assert all(batch == 2 for batch, _ in calls["step"])  # the beam copies
+    assert [past for _, past in timed_steps] == [0, 1, 2, 3] * 3  # each iteration starts from an empty cache
+    assert [past for _, past in warmup] == [0, 1, 2, 3] * 5
+
+
+def test_backend_is_recorded_and_checked():
+    info = describe(MeasureSettings(threads=1, backend="onnxruntime-int8"), 16)
+    assert info["backend"] == "onnxruntime-int8" and info["precision"] == "int8" and info["threads"] == 1
+    assert "onnxruntime_version" in info
+    assert "backend" not in describe(MeasureSettings(threads=1), 16)  # torch datasets recorded before still resume
+    with pytest.raises(LatencyError, match="not one of"):
+        MeasureSettings(backend="tensorrt")
+    with pytest.raises(LatencyError, match="on the CPU"):
+        MeasureSettings(backend="onnxruntime", original_mode=True)
+
+
+def test_dataset_resumed_with_another_backend_is_refused(tiny_yml, tmp_path, capsys):  # noqa: F811
+    csv = tmp_path / "lat.csv"
+    assert run_dataset(tiny_yml, csv, 1, "--lat-backend=onnxruntime") == 0
+    assert json.loads(settings_path(csv).read_text())["backend"] == "onnxruntime"
+    capsys.readouterr()
+    assert run_dataset(tiny_yml, csv, 2) == 2
+    err = capsys.readouterr().err
+    assert "backend" in err and "refusing" in err and "Traceback" not in err
+    assert len(csv.read_text().splitlines()) == 2
