@@ -121,6 +121,7 @@ def exported_cli(trained_supernet, tmp_path_factory):
 def test_generate_onnx_gives_pytorchs_hypotheses(trained_supernet, exported_cli):
     root, sizes = exported_cli
     assert sizes["format"] == "onnx" and sizes["out_bytes"] > 4 * sizes["subtransformer_params"]  # weights inside
+    assert sizes["out_int8_bytes"] < sizes["out_bytes"]
     common = [sys.executable, "generate.py", str(trained_supernet["data"]), "--gen-subset", "test", "--beam", "3",
               "--batch-size", "16", "--cpu"]
     torch_run = run([*common, "--path", str(trained_supernet["ckpt"]), f"--configs={root / 'sub.yml'}"])

@@ -39,10 +39,12 @@ def export_subtransformer(restore_file: str | Path, configs: str | Path, out: st
 
         sizes = export_onnx(compact, out, int8, extra={"restore_file": str(restore_file), "configs": str(configs)})
         out_bytes = sizes["sizes_bytes"]["encoder"] + sizes["sizes_bytes"]["decoder_step"]
+        int8_bytes = {"out_int8_bytes": sizes["sizes_bytes"]["encoder_int8"] + sizes["sizes_bytes"]["decoder_step_int8"]} \
+            if int8 else {}
     else:
         save_model_checkpoint(compact, compact.args, out)
-        out_bytes = os.path.getsize(out)
+        out_bytes, int8_bytes = os.path.getsize(out), {}
     return {"restore_file": str(restore_file), "restore_file_bytes": os.path.getsize(restore_file),
-            "out": str(out), "out_bytes": out_bytes, "format": format,
+            "out": str(out), "out_bytes": out_bytes, **int8_bytes, "format": format,
             "supertransformer_params": sum(p.numel() for p in model.parameters()),
             "subtransformer_params": sum(p.numel() for p in compact.parameters())}
