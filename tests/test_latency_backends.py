@@ -1,21 +1,36 @@
 """Latency on ONNX Runtime (``--lat-backend``): the timed engine computes the SubTransformer, the protocol is the
 torch backend's, and the backend is part of a dataset's recorded settings (no timing asserted)."""
+import importlib.util
 import json
+import subprocess
+import sys
 
 import pytest
 import torch
 
-from conftest import build_tiny, random_tokens
-from test_latency_measure import run_dataset, tiny_yml  # noqa: F401  (fixture)
+from conftest import ROOT, build_tiny, random_tokens
+from hat.latency.collection import settings_path
+from hat.latency.measure import LatencyError, MeasureSettings, describe, measure_latency, prepare_model
+from hat.runtime.onnxruntime_model import OnnxRuntimeSubTransformer
+from hat.subtransformer import extract_subtransformer
+from test_latency_measure import RELEASED, run_dataset, tiny_yml  # noqa: F401  (fixture)
 
-pytest.importorskip("onnxruntime")
-
-from hat.latency.collection import settings_path  # noqa: E402
-from hat.latency.measure import LatencyError, MeasureSettings, describe, measure_latency, prepare_model  # noqa: E402
-from hat.runtime.onnxruntime_model import OnnxRuntimeSubTransformer  # noqa: E402
-from hat.subtransformer import extract_subtransformer  # noqa: E402
+needs_onnxruntime = pytest.mark.skipif(importlib.util.find_spec("onnxruntime") is None,
+                                       reason="onnxruntime is not installed (pip install -e .[deploy])")
 
 
+def test_a_missing_onnxruntime_is_one_line():
+    """onnxruntime made unimportable in a fresh process: the backend flag fails with one line naming the extra."""
+    script = ("import runpy, sys; sys.modules['onnxruntime'] = None; "
+              f"sys.argv = ['train.py', *{RELEASED!r}, '--latcpu', '--latiter=1', '--lat-threads=1', "
+              "'--lat-vocab-size=64', '--lat-backend', 'onnxruntime']; runpy.run_path('train.py', run_name='__main__')")
+    proc = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
+    assert len(errors) == 1 and "onnxruntime" in errors[0] and '.[deploy]' in errors[0]
+
+
+@needs_onnxruntime
 @pytest.mark.parametrize("backend", ["onnxruntime", "onnxruntime-int8"])
 def test_the_timed_engine_computes_the_subtransformer(space, backend):
     model, config = build_tiny(seed=2), space.sample(4)
@@ -31,6 +46,7 @@ def test_the_timed_engine_computes_the_subtransformer(space, backend):
     torch.testing.assert_close(actual, expected, rtol=0, atol=tolerance)
 
 
+@needs_onnxruntime
 def test_onnxruntime_latency_follows_the_protocol(space, monkeypatch):
     """Same call sequence as the torch backend: warm-ups, ``latiter`` encoder calls, ``latiter`` x L steps."""
     model, config = build_tiny(vocab_size=20), space.sample(1)
@@ -58,6 +74,7 @@ def test_onnxruntime_latency_follows_the_protocol(space, monkeypatch):
     assert [past for _, past in warmup] == [0, 1, 2, 3] * 5
 
 
+@needs_onnxruntime
 def test_backend_is_recorded_and_checked():
     info = describe(MeasureSettings(threads=1, backend="onnxruntime-int8"), 16)
     assert info["backend"] == "onnxruntime-int8" and info["precision"] == "int8" and info["threads"] == 1
@@ -69,6 +86,7 @@ def test_backend_is_recorded_and_checked():
         MeasureSettings(backend="onnxruntime", original_mode=True)
 
 
+@needs_onnxruntime
 def test_dataset_resumed_with_another_backend_is_refused(tiny_yml, tmp_path, capsys):  # noqa: F811
     csv = tmp_path / "lat.csv"
     assert run_dataset(tiny_yml, csv, 1, "--lat-backend=onnxruntime") == 0
@@ -78,3 +96,18 @@ def test_dataset_resumed_with_another_backend_is_refused(tiny_yml, tmp_path, cap
     err = capsys.readouterr().err
     assert "backend" in err and "refusing" in err and "Traceback" not in err
     assert len(csv.read_text().splitlines()) == 2
+
+
+def test_search_verification_measures_on_the_predictors_backend():
+    from argparse import Namespace
+
+    from hat.latency.measure import device_name
+    from hat.search.runner import verification_plan
+
+    predictor = Namespace(measured_with={"device": "cpu", "device_name": device_name("cpu"), "threads": 1, "latiter": 2,
+                               "beam": 1, "dummy_sentence_length": 3, "vocab_size": 16, "original_mode": False,
+                               "backend": "onnxruntime-int8"})  # all verification reads of a predictor
+    args = Namespace(cpu=False, no_verify_on_device=False, verify_on_device=None, ckpt_path="p.pt", verify_rounds=1)
+    k, settings, why = verification_plan(args, predictor)
+    assert why == "on" and k > 0
+    assert settings.backend == "onnxruntime-int8" and settings.device == "cpu" and settings.threads == 1

@@ -291,3 +291,39 @@ def test_a_model_checkpoint_given_as_predictor_is_one_line_without_torchs_advice
     with pytest.raises(PredictorError, match="is not a readable latency predictor") as info:
         load_predictor(tmp_path / "cut.pt")
     assert "\n" not in str(info.value)
+
+
+def test_rows_flagged_by_the_probe_are_left_out_unless_kept(tmp_path, capsys):
+    """Rows measured while the machine stayed busy (flagged in <csv>.probe.jsonl): 30 % slower here. Left out, the
+    predictor fits the quiet rows; kept (--keep-flagged), it is pulled towards the busy ones."""
+    from hat.latency.dataset import probe_path
+
+    _, features, latency = synthetic_data(200, seed=3)
+    flagged = set(range(0, 200, 4))
+    measured = np.array([y * 1.3 if i in flagged else y for i, y in enumerate(latency)])
+    csv = write_csv(tmp_path / "lat.csv", features, measured)
+    probe_path(csv).write_text("".join(json.dumps({"row": i, "probe_ratio": 1.3 if i in flagged else 1.0, "repeats": 0,
+                                                   "flagged": i in flagged}) + "\n" for i in range(200)))
+    results = {}
+    for name, extra in (("left_out", []), ("kept", ["--keep-flagged"])):
+        status, out, err = run_main(capsys, "--lat-dataset-path", str(csv), "--ckpt-path", str(tmp_path / f"{name}.pt"),
+                                    "--json", *extra)
+        assert status == 0
+        results[name] = json.loads(out)
+        predicted = load_predictor(tmp_path / f"{name}.pt").predict_features(features)
+        results[name]["error_on_quiet_truth"] = float(np.mean(np.abs(predicted / latency - 1)))
+    assert results["left_out"]["flagged_rows_left_out"] == 50 and results["kept"]["flagged_rows_left_out"] == 0
+    assert results["left_out"]["train_rows"] == int(0.8 * 150) and results["kept"]["train_rows"] == int(0.8 * 200)
+    assert results["left_out"]["error_on_quiet_truth"] < 0.01 < results["kept"]["error_on_quiet_truth"]
+
+
+def test_a_dataset_flagged_mostly_is_kept_whole_with_a_warning(tmp_path, capsys):
+    from hat.latency.dataset import probe_path
+
+    _, features, latency = synthetic_data(40, seed=4)
+    csv = write_csv(tmp_path / "lat.csv", features, latency)
+    probe_path(csv).write_text("".join(json.dumps({"row": i, "probe_ratio": 1.3, "repeats": 4, "flagged": i < 25}) + "\n"
+                                       for i in range(40)))
+    status, out, err = run_main(capsys, "--lat-dataset-path", str(csv), "--ckpt-path", str(tmp_path / "p.pt"), "--json")
+    assert status == 0 and json.loads(out)["train_rows"] == 32 and json.loads(out)["flagged_rows_left_out"] == 0
+    assert "busy for most of the dataset" in err

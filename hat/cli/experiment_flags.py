@@ -25,6 +25,9 @@ def add_latency_and_search_flags(parser: argparse.ArgumentParser, defaults: obje
         help="stop after this stage (a name of <workdir>/stages/*.json: supertransformer, latency_dataset, "
              "evo_search...); a later run without it continues from the next stage")
     add("--crossover-size", type=int, default=defaults.crossover_size, help="crossover children per generation")
+    add("--verify-on-device", type=int, metavar="K", default=defaults.verify_on_device,
+        help="candidates per constraint the search re-measures on this CPU to choose one that meets its constraint "
+             "when measured (default: the search's, 5); 0 chooses by predicted latency alone")
 
 
 def run_or_stop(run: Callable[[Settings], dict], settings: Settings) -> Optional[dict]:

@@ -12,7 +12,7 @@ import sys
 from typing import Optional, Sequence
 
 from ..errors import ConfigError
-from ..experiments.multi30k import TASK, Multi30kSettings, baseline_spec, run
+from ..experiments.multi30k import EXPERIMENTS, TASK, Multi30kSettings, baseline_spec, run
 from .experiment_flags import add_latency_and_search_flags, run_or_stop
 
 DEFAULTS = Multi30kSettings()
@@ -34,6 +34,10 @@ def get_parser() -> argparse.ArgumentParser:
                     "this project: the default config and results paths are relative to the current directory.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--workdir", default=DEFAULTS.workdir, help="folder of every stage's output (cached)")
+    parser.add_argument("--experiment", choices=EXPERIMENTS, default=DEFAULTS.experiment,
+                        help="multi30k_en_de: HAT vs the baselines; multi30k_deployment: the same trained models "
+                             "(same --workdir) exported to ONNX and measured on ONNX Runtime float32 / int8 "
+                             "(pip install -e \".[deploy]\"); results in <results-dir>/<experiment>.{md,json,png}")
     parser.add_argument("--results-dir", default=DEFAULTS.results_dir,
                         help="where multi30k_en_de.{md,json,png} are written (relative to the current directory)")
     parser.add_argument("--raw-dir", default=DEFAULTS.raw_dir,
@@ -50,6 +54,8 @@ def get_parser() -> argparse.ArgumentParser:
     parser.add_argument("--train-updates", type=int, default=DEFAULTS.train_updates,
                         help="budget of every HAT / baseline model")
     add_latency_and_search_flags(parser, DEFAULTS)
+    parser.add_argument("--final-latiter", type=int, default=DEFAULTS.final_latiter,
+                        help="timed runs per side in the final interleaved latency measurements of the trained models")
     parser.add_argument("--quantiles", type=float, nargs=3, default=DEFAULTS.quantiles,
                         help="latency constraints: these quantiles of the predicted latencies of the measured "
                              "SubTransformers")
@@ -67,6 +73,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     settings = Multi30kSettings(**vars(args), command=" ".join(["bash scripts/reproduce_multi30k.sh", *argv]))
     result = run_or_stop(run, settings)
     if result is None:
+        return 0
+    if settings.experiment == "multi30k_deployment":
+        met = sum(g["met"] for g in result["goals"])
+        print(f"| {met} of {len(result['goals'])} searched SubTransformers meet the deployment goals; results in "
+              f"{settings.results_dir}/multi30k_deployment.md")
         return 0
     print(f"| {result['dominating']} of {result['hat_models']} HAT models dominate the baselines; "
           f"results in {settings.results_dir}/multi30k_en_de.md")

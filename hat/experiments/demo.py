@@ -65,6 +65,8 @@ class DemoSettings:
     population_size: int = 40
     parent_size: int = 8
     mutation_size: int = 16
+    verify_on_device: Optional[int] = None
+    """The search's ``--verify-on-device K`` (None: its default; 0: choose by predicted latency alone)."""
     crossover_size: int = 16
     synthetic_sizes: tuple[int, int, int] = (6000, 300, 300)
     synthetic_vocab: int = 400
@@ -133,7 +135,7 @@ def _run(settings: DemoSettings, pipeline: Pipeline) -> dict:
         data, space, supernet_dir / "checkpoint_last.pt", predictor, [constraint], searched, workdir / "search",
         evo_iter=settings.evo_iter, population_size=settings.population_size, parent_size=settings.parent_size,
         mutation_size=settings.mutation_size, crossover_size=settings.crossover_size,
-        verify_rounds=settings.lat_rounds))
+        verify_rounds=settings.lat_rounds, verify_on_device=settings.verify_on_device))
 
     sub_dir = workdir / "subtransformer"
     pipeline.stage("subtransformer", lambda: steps.train_subtransformer(

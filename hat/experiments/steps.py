@@ -108,14 +108,16 @@ def train_subtransformer(data: PathLike, yml: PathLike, common: PathLike, save_d
 
 # --- latency ----------------------------------------------------------------------------------------------
 
-def latency_dataset(data: PathLike, space: PathLike, csv: PathLike, rows: int, latiter: int, threads: int) -> dict:
-    """Measure ``rows`` SubTransformers sampled from ``space`` on this CPU into ``csv``
-    (:func:`hat.latency.collection.run_latency_dataset`; resumes a partial CSV); returns
+def latency_dataset(data: PathLike, space: PathLike, csv: PathLike, rows: int, latiter: int, threads: int,
+                    backend: str = "torch") -> dict:
+    """Measure ``rows`` SubTransformers sampled from ``space`` on this CPU (on the inference engine ``backend``)
+    into ``csv`` (:func:`hat.latency.collection.run_latency_dataset`; resumes a partial CSV); returns
     :data:`LATENCY_DATASET_KEYS`."""
     from ..latency.collection import parse_latency_dataset_args, run_latency_dataset
 
     argv = words([data, f"--configs={space}", "--latcpu", "--latsilent", "--lat-threads", threads, "--latiter", latiter,
-                  "--lat-dataset-path", csv, "--lat-dataset-size", rows])
+                  "--lat-dataset-path", csv, "--lat-dataset-size", rows,
+                  *(["--lat-backend", backend] if backend != "torch" else [])])
     show("hat-latency-dataset", argv)
     result = run_latency_dataset(parse_latency_dataset_args(argv), log)
     return {key: result[key] for key in LATENCY_DATASET_KEYS}
@@ -144,23 +146,28 @@ def subtransformer_latency(data: PathLike, yml: PathLike, common: PathLike, thre
     return measure_subtransformer(parse_train_args(argv), None, log)
 
 
-def interleaved_latency(models: Mapping[str, tuple[PathLike, PathLike]], data: PathLike, threads: int, latiter: int,
-                        rounds: int) -> dict:
-    """Latency of several SubTransformers (``{name: (yml, common)}``) with the same settings: ``rounds``
-    interleaved rounds of the original's measurement, each under the calibration probe
-    (:func:`hat.latency.interleaved.measure_interleaved`); ``{name: {"latency_ms": median of the rounds,
-    "latency_std_ms", "latency_min_ms", "latency_max_ms", "samples_ms", "flagged_rounds", ...}}``."""
+def interleaved_latency(models: Mapping[str, tuple], data: PathLike, threads: int, latiter: int, rounds: int) -> dict:
+    """Latency of several SubTransformers (``{name: (yml, common)}``, or ``(yml, common, backend)`` to measure on
+    another engine than PyTorch) with the same settings: ``rounds`` interleaved rounds of the original's
+    measurement, each under the calibration probe (:func:`hat.latency.interleaved.measure_interleaved`);
+    ``{name: {"latency_ms": median of the rounds, "latency_std_ms", "latency_min_ms", "latency_max_ms",
+    "samples_ms", "flagged_rounds", ...}}``."""
     from ..latency.interleaved import measure_interleaved
-    from ..latency.measure import build_for_latency, measure_latency, probe_for, settings_from_args, vocab_size_from_args
+    from ..latency.measure import (build_for_latency, measure_latency, prepare_model, probe_for, settings_from_args,
+                                   vocab_size_from_args)
     from ..search_space import check_fits, config_from_args
     from ..training import parse_train_args
 
-    measurements, probe = {}, None
-    for name, (yml, common) in models.items():
+    measurements, probe, built = {}, None, {}
+    for name, (yml, common, *backend) in models.items():
         margs = parse_train_args(words([data, f"--configs={yml}", f"--sub-configs={common}", "--latcpu",
-                                        "--lat-threads", threads, "--latiter", latiter]))
-        model, config, settings = (build_for_latency(margs, vocab_size_from_args(margs)),
-                                   check_fits(config_from_args(margs), margs), settings_from_args(margs))
+                                        "--lat-threads", threads, "--latiter", latiter,
+                                        "--lat-backend", backend[0] if backend else "torch"]))
+        if (yml, common) not in built:  # one model per SubTransformer: its exports are cached on it
+            built[yml, common] = build_for_latency(margs, vocab_size_from_args(margs))
+        model, config, settings = built[yml, common], check_fits(config_from_args(margs), margs), settings_from_args(margs)
+        if settings.backend != "torch":
+            prepare_model(model, config, settings)  # the export (seconds), before any timing
         measurements[name] = lambda model=model, config=config, settings=settings: measure_latency(
             model, config, settings).latency_ms
         probe = probe or probe_for(margs, settings)
@@ -174,9 +181,10 @@ def interleaved_latency(models: Mapping[str, tuple[PathLike, PathLike]], data: P
 def search(data: PathLike, space: PathLike, checkpoint: PathLike, predictor: PathLike, constraints: Sequence[float],
            write_config_path: PathLike, search_dir: PathLike, *, evo_iter: int, population_size: int,
            parent_size: int, mutation_size: int, crossover_size: int, valid_cnt_max: Optional[int] = None,
-           verify_rounds: int = 3) -> dict:
+           verify_rounds: int = 3, verify_on_device: Optional[int] = None) -> dict:
     """The evolutionary search over the SuperTransformer ``checkpoint`` under the latency ``constraints``
-    (ms) of ``predictor`` (:func:`hat.search.runner.run_search`; resumes in ``search_dir``); returns its
+    (ms) of ``predictor`` (:func:`hat.search.runner.run_search`; resumes in ``search_dir``; ``verify_on_device``:
+    the search's ``--verify-on-device K``, 0 to choose by prediction alone); returns its
     summary (``results``: one per constraint, ``evaluations``, ``plot``...)."""
     from ..search.runner import parse_search_args, run_search
 
@@ -185,6 +193,7 @@ def search(data: PathLike, space: PathLike, checkpoint: PathLike, predictor: Pat
                   "--search-dir", search_dir,
                   *(["--valid-cnt-max", valid_cnt_max] if valid_cnt_max is not None else []),
                   "--verify-rounds", verify_rounds,
+                  *(["--verify-on-device", verify_on_device] if verify_on_device is not None else []),
                   "--evo-iter", evo_iter, "--population-size", population_size, "--parent-size", parent_size,
                   "--mutation-size", mutation_size, "--crossover-size", crossover_size])
     show("hat-evo-search", argv)
@@ -212,4 +221,62 @@ def test_subtransformer(data: PathLike, checkpoint: PathLike, yml: PathLike, com
             "params": counted["params"], "flops": counted["flops"]}
 
 
-test_subtransformer.__test__ = False  # a step, not a test: pytest must not collect it where it is imported
+test_subtransformer.__test__ = False
+
+
+# --- deployment -------------------------------------------------------------------------------------------
+
+def export_onnx(checkpoint: PathLike, yml: PathLike, folder: PathLike) -> dict:
+    """Export the SubTransformer ``yml`` of ``checkpoint`` to ONNX with int8 graphs into ``folder``
+    (:func:`hat.export.subtransformer_checkpoint.export_subtransformer`); ``{"folder", "size_bytes": {backend:
+    bytes}}``, PyTorch's being its float32 weights (4 bytes per parameter)."""
+    from ..export.subtransformer_checkpoint import export_subtransformer
+
+    show("hat-export-subtransformer", ["--restore-file", checkpoint, "--configs", yml, "--out", folder, "--format",
+                                       "onnx", "--int8"])
+    result = export_subtransformer(checkpoint, yml, folder, format="onnx", int8=True)
+    return {"folder": str(folder), "size_bytes": {"torch": 4 * result["subtransformer_params"],
+                                                  "onnxruntime": result["out_bytes"],
+                                                  "onnxruntime-int8": result["out_int8_bytes"]}}
+
+
+def test_on_engine(data: PathLike, folder: PathLike, yml: PathLike, backend: str, torch_output: PathLike) -> dict:
+    """BLEU on the test split of the exported SubTransformer in ``folder`` on ONNX Runtime (``backend``
+    'onnxruntime' or 'onnxruntime-int8'), and the share of its hypotheses identical to PyTorch's (the generation
+    ``torch_output`` of the same model)."""
+    from ..evaluation.bleu import read_generation
+    from ..evaluation.testing import test_bleu
+
+    int8 = backend == "onnxruntime-int8"
+    show("hat-bleu", [folder, yml, "normal", "--data", data, *(["--int8"] if int8 else [])])
+    bleu = test_bleu(folder, yml, data, "normal", int8=int8)
+    ours, theirs = read_generation(bleu["output"])[0], read_generation(torch_output)[0]
+    if len(ours) != len(theirs):
+        raise DataError(f"{bleu['output']} has {len(ours)} hypotheses, {torch_output} {len(theirs)}")
+    return {"bleu": bleu["score"], "identical_to_torch": sum(a == b for a, b in zip(ours, theirs)) / len(ours),
+            "output": bleu["output"]}
+
+
+test_on_engine.__test__ = False
+
+
+def test_kmeans(data: PathLike, checkpoint: PathLike, yml: PathLike, bits: int, out: PathLike) -> dict:
+    """BLEU on the test split of the SubTransformer ``yml`` of ``checkpoint`` with its matrices K-means quantized
+    to ``bits`` (:func:`hat.export.kmeans_quantization.kmeans_quantize_model`, de-quantized into the checkpoint
+    ``out``), and its size as stored quantized."""
+    from ..checkpoint import save_model_checkpoint
+    from ..evaluation.testing import test_bleu
+    from ..export.kmeans_quantization import kmeans_quantize_model
+    from ..loading import load_supertransformer
+    from ..search_space import read_subtransformer_yaml
+    from ..subtransformer import extract_subtransformer
+
+    compact = extract_subtransformer(load_supertransformer(checkpoint, data), read_subtransformer_yaml(yml))
+    quantized, size_bytes = kmeans_quantize_model(compact, bits)
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    save_model_checkpoint(quantized, quantized.args, out)
+    show("hat-bleu", [out, yml, "normal", "--data", data])
+    return {"bleu": test_bleu(out, yml, data, "normal")["score"], "size_bytes": size_bytes, "bits": bits}
+
+
+test_kmeans.__test__ = False  # a step, not a test: pytest must not collect it where it is imported

@@ -22,7 +22,7 @@ from ..errors import ConfigError
 from ..io import check_recorded_settings, write_text_atomic
 from ..locks import exclusive_output
 from ..search_space import SearchSpace, config_features
-from .dataset import (append_row, format_row, open_for_append, read_latency_csv, read_recorded_settings,
+from .dataset import (append_row, format_row, open_for_append, probe_path, read_latency_csv, read_recorded_settings,
                       read_settings_file, settings_path)
 from .fitting import Log, mape, rmse
 from .measure import (add_latency_args, build_for_latency, describe, measure_latency, probe_for, settings_from_args,
@@ -85,11 +85,6 @@ def parse_latency_dataset_args(argv: Sequence[str]) -> Namespace:
     if args.lat_dataset_size < 1:
         raise ConfigError(f"--lat-dataset-size={args.lat_dataset_size} must be a positive integer")
     return args
-
-
-def probe_path(csv_path: Path) -> Path:
-    """The side file of a latency CSV with each row's calibration-probe record: ``<csv>.probe.jsonl``."""
-    return csv_path.with_name(csv_path.name + ".probe.jsonl")
 
 
 def run_latency_dataset(args: Namespace, log: Log) -> Dict[str, Any]:

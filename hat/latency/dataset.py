@@ -5,6 +5,7 @@ latency_std_encoder, latency_std_decoder`` (ms). Values are Python ``str()`` of 
 appended and flushed one at a time; a file cut inside a row (a killed run) is repaired on resume by
 dropping the partial last line, so a file never holds a half row once reopened.
 """
+import json
 import math
 import os
 from pathlib import Path
@@ -130,3 +131,26 @@ def read_recorded_settings(csv_path: PathLike) -> Optional[Dict[str, Any]]:
     """The measurement settings recorded beside a latency CSV (without its search space), if any."""
     recorded = read_settings_file(csv_path)
     return None if recorded is None else {key: value for key, value in recorded.items() if key != "search_space"}
+
+
+def probe_path(csv_path: PathLike) -> Path:
+    """The side file of a latency CSV with each row's calibration-probe record: ``<csv>.probe.jsonl``."""
+    csv_path = Path(csv_path)
+    return csv_path.with_name(csv_path.name + ".probe.jsonl")
+
+
+def flagged_rows(csv_path: PathLike) -> List[int]:
+    """The rows (0-based) that the calibration probe flagged: measured while the machine stayed busy (none when
+    the CSV has no probe record)."""
+    path = probe_path(csv_path)
+    if not path.is_file():
+        return []
+    rows = []
+    for number, line in enumerate(path.read_text().splitlines(), 1):
+        try:
+            record = json.loads(line)
+            if record["flagged"]:
+                rows.append(int(record["row"]))
+        except (ValueError, KeyError, TypeError):
+            raise LatencyDataError(f"{path}:{number} is not a probe record") from None
+    return rows

@@ -21,7 +21,7 @@ import torch
 from ..config_args import config_items_to_argv, read_config_file
 from ..errors import ConfigError, LatencyDataError, PredictorError
 from ..search_space import FEATURE_NAMES
-from .dataset import LatencyData, read_latency_csv, read_recorded_settings
+from .dataset import LatencyData, flagged_rows, probe_path, read_latency_csv, read_recorded_settings
 from .predictor import (MODELS, ORIGINAL_FEATURE_NORM, RELEASED_LAT_NORMS, HatMLP, HatMLPPredictor, LatencyPredictor,
                         RidgePredictor, ridge_terms)
 from .threads import cpu_threads
@@ -196,6 +196,9 @@ def get_predictor_parser() -> argparse.ArgumentParser:
     parser.add_argument("--train-samples", type=int, default=None, metavar="N", help="use only the first N training rows")
     parser.add_argument("--drop-duplicates", action="store_true",
                         help="train on the first of repeated rows instead of refusing a dataset that has them")
+    parser.add_argument("--keep-flagged", action="store_true",
+                        help="also train on the rows the calibration probe flagged (measured while the machine stayed "
+                             "busy, recorded in <csv>.probe.jsonl); by default they are left out")
     parser.add_argument("--json", action="store_true", help="print the final metrics as one JSON object")
     return parser
 
@@ -235,28 +238,53 @@ def duplicate_rows(features: np.ndarray) -> list[tuple[int, int]]:
     return repeats
 
 
-def without_duplicates(data: LatencyData, path: str, drop: bool, log: Log) -> LatencyData:
+def without_duplicates(data: LatencyData, path: str, drop: bool, log: Log, lines: Optional[np.ndarray] = None) -> LatencyData:
     """Refuse a dataset of this project (one with a settings sidecar: every row a distinct sampled config)
     whose rows repeat, e.g. written by two runs at once, unless ``drop`` (keep the first of each); a foreign
-    CSV (the original's released ones hold a few repeats) only gets a warning."""
+    CSV (the original's released ones hold a few repeats) only gets a warning. ``lines``: each row's row number in
+    the file (0-based, without the header) when rows were left out before."""
     repeats = duplicate_rows(data.features)
     if not repeats:
         return data
-    lines = ", ".join(f"{row + 2} (= {earlier + 2})" for row, earlier in repeats[:8]) + (" ..." if len(repeats) > 8 else "")
+    at = (lambda row: row + 2) if lines is None else (lambda row: int(lines[row]) + 2)
+    where = ", ".join(f"{at(row)} (= {at(earlier)})" for row, earlier in repeats[:8]) + (" ..." if len(repeats) > 8 else "")
     if drop:
         keep = np.setdiff1d(np.arange(len(data.latency)), [row for row, _ in repeats])
-        log(f"| dropped {len(repeats)} repeated rows of {path} (lines {lines}), kept the first of each")
+        log(f"| dropped {len(repeats)} repeated rows of {path} (lines {where}), kept the first of each")
         return LatencyData(data.features[keep], data.latency[keep])
     if read_recorded_settings(path) is None:
-        log(f"| warning: {path} repeats the features of earlier rows on lines {lines}")
+        log(f"| warning: {path} repeats the features of earlier rows on lines {where}")
         return data
-    raise LatencyDataError(f"{path} has {len(repeats)} rows repeating an earlier row's config (lines {lines}; two "
+    raise LatencyDataError(f"{path} has {len(repeats)} rows repeating an earlier row's config (lines {where}; two "
                            "runs writing it at once?); remeasure it, or pass --drop-duplicates to keep the first of each")
+
+
+def unflagged_rows(rows: int, path: str, keep: bool, log: Log) -> np.ndarray:
+    """The row numbers (0-based) to train on: those the calibration probe did not flag
+    (:func:`hat.latency.dataset.flagged_rows`), unless ``keep``. A flagged row was measured while the machine
+    stayed busy, so its latency is the machine's state, not the SubTransformer's. When most rows are flagged (or
+    too few would be left to split), all are kept, with a warning: the machine was busy throughout."""
+    flagged = [row for row in flagged_rows(path) if row < rows]
+    left = rows - len(flagged)
+    if flagged and keep:
+        log(f"| training on all rows, {len(flagged)} of them flagged by the calibration probe (--keep-flagged)")
+    elif flagged and (left < MIN_ROWS or left < rows / 2):
+        log(f"| warning: the calibration probe flagged {len(flagged)} of {rows} rows ({probe_path(path)}): the machine "
+            "was busy for most of the dataset; training on all rows. Remeasure it on a quiet machine")
+        keep = True
+    elif flagged:
+        log(f"| left out {len(flagged)} of {rows} rows flagged by the calibration probe (measured while the machine "
+            f"stayed busy: {probe_path(path)}); --keep-flagged keeps them")
+    return np.arange(rows) if keep else np.setdiff1d(np.arange(rows), flagged)
 
 
 def run_predictor_training(args: argparse.Namespace, log: Log) -> dict:
     """Train and save the predictor described by ``args``; return the final metrics (what ``--json`` prints)."""
-    data = without_duplicates(read_latency_csv(args.lat_dataset_path), args.lat_dataset_path, args.drop_duplicates, log)
+    data = read_latency_csv(args.lat_dataset_path)
+    kept = unflagged_rows(len(data.latency), args.lat_dataset_path, args.keep_flagged, log)
+    left_out = len(data.latency) - len(kept)
+    data = without_duplicates(LatencyData(data.features[kept], data.latency[kept]), args.lat_dataset_path,
+                              args.drop_duplicates, log, kept)
     split = split_indices(len(data.latency), args.split_seed, args.train_samples)
     log(f"| {args.lat_dataset_path}: {len(split.train)} train / {len(split.valid)} valid / {len(split.test)} test rows "
         f"(split seed {args.split_seed})")
@@ -273,5 +301,6 @@ def run_predictor_training(args: argparse.Namespace, log: Log) -> dict:
     predictor.save(args.ckpt_path)
     return {"model": args.model, "lat_dataset_path": args.lat_dataset_path, "split_seed": args.split_seed,
             "train_rows": len(split.train), "valid_rows": len(split.valid), "test_rows": len(split.test),
+            "flagged_rows_left_out": left_out,
             "lat_norm": lat_norm, "valid_rmse": metrics["valid"]["rmse"], "valid_mape": metrics["valid"]["mape"],
             "test_rmse": metrics["test"]["rmse"], "test_mape": metrics["test"]["mape"], "ckpt_path": args.ckpt_path}
