@@ -137,31 +137,33 @@ def test_generate_onnx_gives_pytorchs_hypotheses(trained_supernet, exported_cli)
 
 
 def test_test_sh_scores_the_onnx_folder(trained_supernet, exported_cli):
+    from hat.evaluation.testing import test_bleu
+
     root, _ = exported_cli
-    results = {}
-    for name, model, extra in (("torch", trained_supernet["ckpt"], []), ("onnx", root / "onnx", []),
-                               ("int8", root / "onnx", ["--int8"])):
-        proc = run(["bash", "configs/multi30k.en-de/test.sh", str(model), str(root / "sub.yml"), "normal", "0",
-                    "valid", "--json", *extra], env={"HAT_DATA": str(trained_supernet["data"])})
-        assert proc.returncode == 0, proc.stderr[-3000:]
-        results[name] = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert results["onnx"]["output"] == str(root / "onnx" / "exp" / "sub.yml_valid_gen.out")
-    assert results["int8"]["output"].endswith("sub.yml_valid_int8_gen.out")
-    assert results["onnx"]["score"] == results["torch"]["score"] and results["int8"]["sentences"] == 40
+    data = trained_supernet["data"]
+    torch_score = test_bleu(trained_supernet["ckpt"], root / "sub.yml", data, subset="valid")
+    onnx_score = test_bleu(root / "onnx", root / "sub.yml", data, subset="valid")
+    proc = run(["bash", "configs/multi30k.en-de/test.sh", str(root / "onnx"), str(root / "sub.yml"), "normal", "0",
+                "valid", "--json", "--int8"], env={"HAT_DATA": str(data)})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    int8_score = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert onnx_score["output"] == str(root / "onnx" / "exp" / "sub.yml_valid_gen.out")
+    assert int8_score["output"] == str(root / "onnx" / "exp" / "sub.yml_valid_int8_gen.out")
+    assert onnx_score["score"] == torch_score["score"] and int8_score["sentences"] == 40
 
 
-def test_onnx_command_line_errors_are_one_line(trained_supernet, exported_cli, tmp_path):
+def test_onnx_command_line_errors_are_one_line(trained_supernet, exported_cli, tmp_path, capsys):
+    from hat.cli import export_subtransformer, generate, run_cli
+
     root, _ = exported_cli
-    generate = [sys.executable, "generate.py", str(trained_supernet["data"]), "--gen-subset", "valid", "--cpu"]
-    other = tmp_path / "other.yml"
-    other.write_text((root / "sub.yml").read_text().replace("decoder-layer-num-subtransformer: ",
-                                                              "decoder-layer-num-subtransformer: 1#"))
-    cases = {"not an exported ONNX SubTransformer": [*generate, "--onnx", str(tmp_path)],
-             "not both": [*generate, "--onnx", str(root / "onnx"), "--path", str(trained_supernet["ckpt"])],
-             "needs --onnx": [*generate, "--path", str(trained_supernet["ckpt"]), "--onnx-int8"],
-             "int8 graphs are an ONNX export": [sys.executable, "scripts/export_subtransformer.py", "--restore-file",
-                                                str(trained_supernet["ckpt"]), "--configs", str(root / "sub.yml"),
-                                                "--out", str(tmp_path / "x.pt"), "--int8"]}
-    for expected, command in cases.items():
-        proc = run(command)
-        assert proc.returncode == 2 and expected in proc.stderr and "Traceback" not in proc.stderr, proc.stderr[-2000:]
+    common = [str(trained_supernet["data"]), "--gen-subset", "valid", "--cpu"]
+    cases = {"not an exported ONNX SubTransformer": (generate.main, [*common, "--onnx", str(tmp_path)]),
+             "not both": (generate.main, [*common, "--onnx", str(root / "onnx"), "--path", str(trained_supernet["ckpt"])]),
+             "needs --onnx": (generate.main, [*common, "--path", str(trained_supernet["ckpt"]), "--onnx-int8"]),
+             "int8 graphs are an ONNX export": (export_subtransformer.main, [
+                 "--restore-file", str(trained_supernet["ckpt"]), "--configs", str(root / "sub.yml"),
+                 "--out", str(tmp_path / "x.pt"), "--int8"])}
+    for expected, (main, argv) in cases.items():
+        assert run_cli(main, argv) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("error: ") and expected in err and err.count("\n") == 1, err
