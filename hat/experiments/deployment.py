@@ -1,10 +1,12 @@
-"""The trained models of the Multi30k reproduction deployed on ONNX Runtime (``--experiment deployment``).
+"""The trained models of the Multi30k reproduction deployed on ONNX Runtime (``--experiment multi30k_deployment``).
 
 For every model of :mod:`hat.experiments.multi30k` (the searched SubTransformers and the baselines, trained
 and tested there): export it to ONNX with int8 graphs, translate the test set on ONNX Runtime float32 and
 int8 (the share of hypotheses identical to PyTorch's, BLEU), and measure its latency on every backend in the
-same interleaved rounds. Writes ``<results-dir>/multi30k_deployment.{md,json,png}``
-(:mod:`hat.experiments.deployment_report`).
+same interleaved rounds (:func:`run_deployment`); the paper's quantization table (:func:`run_quantization`);
+and the rows comparing the PyTorch and int8-engine search winners (:func:`cross_rows`; the stages that produce
+them are :func:`hat.experiments.multi30k._deployment`'s). :mod:`hat.experiments.deployment_report` writes
+``<results-dir>/multi30k_deployment.{md,json,png}``.
 """
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from ..evaluation.testing import output_path
-from ..latency.backends import BACKENDS
+from ..latency.backends import BACKENDS, INT8
 from . import steps
 from .stages import Pipeline
 
@@ -20,15 +22,16 @@ ENGINES = BACKENDS[1:]
 """The backends a model is deployed on besides PyTorch eager."""
 KMEANS_BITS = (8, 4)
 """The paper's quantization table: K-means weight sharing with 8 and 4 bits."""
-ENGINE = "onnxruntime-int8"
+ENGINE = INT8
 """The engine the search is repeated for (the paper's specialization experiment, across engines)."""
 
 
 def run_deployment(pipeline: Pipeline, data: Path, models: Mapping[str, dict[str, Any]], threads: int, latiter: int,
                    rounds: int) -> list[dict]:
     """One row per model and backend: ``name``, ``family``, ``backend``, ``latency_ms`` (and its spread),
-    ``ratio_to_torch``, ``bleu``, ``identical_to_torch``, ``size_bytes``, ``predicted_latency_ms`` (searched ``models`` are the reproduction's, trained and tested (``checkpoint``, ``yml``, ``common``, ``bleu``,
-    ``output``)."""
+    ``ratio_to_torch``, ``bleu``, ``identical_to_torch``, ``size_bytes``, ``predicted_latency_ms`` (searched
+    models). ``models`` are the reproduction's, trained and tested (``checkpoint``, ``yml``, ``common``, ``bleu``);
+    each gets its ``export`` and per-engine test results."""
     for name, model in models.items():
         folder = pipeline.workdir / "deploy" / name
         model["export"] = pipeline.stage(f"export_onnx_{name}", lambda model=model, folder=folder: steps.export_onnx(
@@ -80,18 +83,14 @@ def run_quantization(pipeline: Pipeline, data: Path, models: Mapping[str, dict[s
     K-means 8 / 4 bits (:data:`KMEANS_BITS`). Needs :func:`run_deployment`'s results in ``models``."""
     rows = []
     for name, model in models.items():
-        fp32_bytes = model["export"]["size_bytes"]["torch"]
-        rows += [{"name": name, "family": model["family"], "method": "float32", "bleu": model["bleu"],
-                  "size_bytes": fp32_bytes},
-                 {"name": name, "family": model["family"], "method": "int8 (ONNX Runtime)",
-                  "bleu": model["onnxruntime-int8"]["bleu"], "size_bytes": model["export"]["size_bytes"][ENGINE]}]
+        sizes = model["export"]["size_bytes"]
+        results = [("float32", model["bleu"], sizes["torch"]),
+                   ("int8 (ONNX Runtime)", model[INT8]["bleu"], sizes[INT8])]
         for bits in KMEANS_BITS:
             out = pipeline.workdir / "deploy" / name / f"kmeans{bits}.pt"
             result = pipeline.stage(f"test_kmeans{bits}_{name}", lambda model=model, bits=bits, out=out:
                                     steps.test_kmeans(data, model["checkpoint"], model["yml"], bits, out))
-            rows.append({"name": name, "family": model["family"], "method": f"K-means {bits}-bit",
-                         "bleu": result["bleu"], "size_bytes": result["size_bytes"]})
-    for row in rows:
-        row["size_ratio"] = row["size_bytes"] / next(r["size_bytes"] for r in rows
-                                                     if r["name"] == row["name"] and r["method"] == "float32")
+            results.append((f"K-means {bits}-bit", result["bleu"], result["size_bytes"]))
+        rows += [{"name": name, "family": model["family"], "method": method, "bleu": bleu, "size_bytes": size,
+                  "size_ratio": size / sizes["torch"]} for method, bleu, size in results]
     return rows

@@ -100,8 +100,8 @@ def quantization_lines(rows: Sequence[dict]) -> list[str]:
 
 
 def engine_search_lines(cross: Sequence[dict]) -> list[str]:
-    """The search for the int8 engine: per constraint (the measured int8 latency of a PyTorch-searched model), both
-    winners on both engines and their BLEU."""
+    """The search for the int8 engine: per constraint (a PyTorch-searched model's int8 latency as the int8 predictor
+    predicts it), both winners on both engines and their BLEU."""
     if not cross:
         return []
     lines = ["## Searching for the engine you deploy on", "",

@@ -31,9 +31,9 @@ from .stages import Pipeline, languages, latency_constraints, validation_curves
 TASK = Path("configs") / "multi30k.en-de"
 """The task's configs in a checkout of this project (relative to the current directory)."""
 BASELINES = ("256,512,4,6,6", "256,512,4,6,3", "192,384,4,6,2", "128,256,4,6,1")
+"""Baseline Transformers: embed dim, FFN dim, heads, encoder layers, decoder layers (uniform per layer)."""
 EXPERIMENTS = ("multi30k_en_de", "multi30k_deployment")
 """What a run writes: HAT vs the baselines (the paper's main comparison), or those models deployed on ONNX Runtime."""
-"""Baseline Transformers: embed dim, FFN dim, heads, encoder layers, decoder layers (uniform per layer)."""
 
 
 def baseline_spec(text: str) -> tuple[str, tuple[int, ...]]:
@@ -151,12 +151,11 @@ def _run(settings: Multi30kSettings, pipeline: Pipeline) -> dict:
 
     context = {"cpu": device_name("cpu"), "threads": settings.lat_threads, "commit": git_commit(),
                "command": settings.command}
-    latiter = settings.final_latiter
     if settings.experiment == "multi30k_deployment":
         return _deployment(settings, pipeline, data, models, context)
     latency = pipeline.stage("latency_final", lambda: steps.interleaved_latency(
         {name: (model["yml"], model["common"]) for name, model in models.items()}, data, settings.lat_threads,
-        latiter, settings.lat_rounds))
+        settings.final_latiter, settings.lat_rounds))
     rows = [{"name": name, **model, **latency[name]} for name, model in models.items()]
     verdicts = compare([Point(r["name"], r["latency_ms"], r["bleu"]) for r in rows if r["family"] == "hat"],
                        [Point(r["name"], r["latency_ms"], r["bleu"]) for r in rows if r["family"] == "baseline"])
@@ -235,8 +234,7 @@ def _deployment(settings: Multi30kSettings, pipeline: Pipeline, data: Path, mode
     from .deployment import ENGINE, cross_rows, run_deployment, run_quantization
     from .deployment_report import goals, write_deployment_results
 
-    latiter = settings.final_latiter
-    rows = run_deployment(pipeline, data, models, settings.lat_threads, latiter, settings.lat_rounds)
+    rows = run_deployment(pipeline, data, models, settings.lat_threads, settings.final_latiter, settings.lat_rounds)
     quantization = run_quantization(pipeline, data, models)
     _, predictor = _latency_predictor(settings, pipeline, data, ENGINE)
     by_constraint = engine_constraints({name: m for name, m in models.items() if m["family"] == "hat"}, predictor)
@@ -247,7 +245,7 @@ def _deployment(settings: Multi30kSettings, pipeline: Pipeline, data: Path, mode
     compared = {**{name: models[name] for name, _ in pairs}, **engine_models}
     latency = pipeline.stage("latency_engine_cross", lambda: steps.interleaved_latency(
         {f"{name} {backend}": (model["yml"], model["common"], backend) for name, model in compared.items()
-         for backend in ("torch", ENGINE)}, data, settings.lat_threads, latiter, settings.lat_rounds))
+         for backend in ("torch", ENGINE)}, data, settings.lat_threads, settings.final_latiter, settings.lat_rounds))
     cross = cross_rows(pairs, compared, latency)
     write_deployment_results(rows, settings.results_dir, {**context, "engine_search": cross,
                                                           "quantization": quantization})

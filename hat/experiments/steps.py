@@ -221,7 +221,7 @@ def test_subtransformer(data: PathLike, checkpoint: PathLike, yml: PathLike, com
             "params": counted["params"], "flops": counted["flops"]}
 
 
-test_subtransformer.__test__ = False
+test_subtransformer.__test__ = False  # a step, not a test: pytest must not collect it where it is imported
 
 
 # --- deployment -------------------------------------------------------------------------------------------
@@ -246,8 +246,9 @@ def test_on_engine(data: PathLike, folder: PathLike, yml: PathLike, backend: str
     ``torch_output`` of the same model)."""
     from ..evaluation.bleu import read_generation
     from ..evaluation.testing import test_bleu
+    from ..latency.backends import INT8
 
-    int8 = backend == "onnxruntime-int8"
+    int8 = backend == INT8
     show("hat-bleu", [folder, yml, "normal", "--data", data, *(["--int8"] if int8 else [])])
     bleu = test_bleu(folder, yml, data, "normal", int8=int8)
     ours, theirs = read_generation(bleu["output"])[0], read_generation(torch_output)[0]
@@ -257,7 +258,7 @@ def test_on_engine(data: PathLike, folder: PathLike, yml: PathLike, backend: str
             "output": bleu["output"]}
 
 
-test_on_engine.__test__ = False
+test_on_engine.__test__ = False  # (as test_subtransformer)
 
 
 def test_kmeans(data: PathLike, checkpoint: PathLike, yml: PathLike, bits: int, out: PathLike) -> dict:
@@ -279,4 +280,4 @@ def test_kmeans(data: PathLike, checkpoint: PathLike, yml: PathLike, bits: int, 
     return {"bleu": test_bleu(out, yml, data, "normal")["score"], "size_bytes": size_bytes, "bits": bits}
 
 
-test_kmeans.__test__ = False  # a step, not a test: pytest must not collect it where it is imported
+test_kmeans.__test__ = False  # (as test_subtransformer)

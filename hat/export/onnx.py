@@ -38,7 +38,6 @@ from ..models.transformer_super import ARBITRARY_EXTRA_LAYERS, TransformerSuperM
 
 OPSET = 17
 METADATA = "subtransformer.json"
-GRAPHS = ("encoder", "decoder_step")
 FORMAT_VERSION = 1
 
 

@@ -17,6 +17,8 @@ import torch
 from ..models.transformer_super import TransformerSuperModel
 
 BACKENDS = ("torch", "onnxruntime", "onnxruntime-int8")
+INT8 = BACKENDS[2]
+"""The backend that runs the int8 graphs."""
 CACHED_MODELS = 16
 """Exported models kept per SuperTransformer: the rounds of an interleaved comparison and a row's re-measurements
 reuse the export (a few seconds) instead of repeating it."""
@@ -38,7 +40,7 @@ def onnxruntime_model(model: TransformerSuperModel, config: Dict[str, Any], back
     cache = model.__dict__.setdefault("_onnxruntime_models", OrderedDict())
     key = (json.dumps(config, sort_keys=True), backend, threads)
     if key not in cache:
-        int8 = backend == "onnxruntime-int8"
+        int8 = backend == INT8
         compact = extract_subtransformer(model, config).eval()
         with tempfile.TemporaryDirectory(prefix="hat-onnx-") as folder:  # sessions hold the graphs in memory
             export_onnx(compact, folder, int8=int8)

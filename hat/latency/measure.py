@@ -34,7 +34,7 @@ from ..profiling import build_for_profiling, dummy_inputs, dummy_sentence_length
 from ..errors import LatencyError
 from ..search_space import check_fits, config_from_args
 from ..subtransformer import extract_subtransformer
-from .backends import BACKENDS, backend_versions, onnxruntime_model, effective_threads
+from .backends import BACKENDS, INT8, backend_versions, effective_threads, onnxruntime_model
 from .interleaved import measure_interleaved
 from .probe import CalibrationProbe, ProbeSettings, Unguarded
 from .threads import cpu_threads
@@ -250,7 +250,7 @@ def describe(settings: MeasureSettings, vocab_size: int) -> Dict[str, object]:
     info = {"device": settings.device, "device_name": device_name(settings.device), "threads": threads,
             "latiter": settings.latiter, "beam": settings.beam, "dummy_sentence_length": settings.length,
             "vocab_size": vocab_size, "original_mode": settings.original_mode,
-            "precision": "int8" if settings.backend.endswith("int8") else "float32",
+            "precision": "int8" if settings.backend == INT8 else "float32",
             "torch_version": torch.__version__, "cpu_count": os.cpu_count(), **backend_versions(settings.backend)}
     if settings.backend != "torch":  # absent for PyTorch, so that datasets recorded before backends resume
         info["backend"] = settings.backend
