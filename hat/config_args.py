@@ -12,7 +12,7 @@ import itertools
 import re
 from collections import OrderedDict
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import configargparse
 from fairseq import options
@@ -57,6 +57,11 @@ def check_config_syntax(path: str, text: str) -> None:
         problem = _value_syntax_error(value) if value else None
         if problem:
             raise ConfigError(f"{path}, line {number}: {match.group('key')}: {problem}")
+
+
+def config_file_text(items: Mapping[str, object]) -> str:
+    """``key: value`` lines (lists as ``[a, b]``) that :func:`read_config_file` reads back as ``items``."""
+    return "".join(f"{k}: [{', '.join(map(str, v))}]\n" if isinstance(v, list) else f"{k}: {v}\n" for k, v in items.items())
 
 
 def read_config_file(path: str) -> "OrderedDict[str, object]":

@@ -359,6 +359,18 @@ class SearchSpace:
                 slots.append((field, None, choices))
         return slots
 
+    def uniform_layers(self, gene: Sequence[int]) -> tuple[int, ...]:
+        """``gene`` with every layer's FFN dim and head counts set to its first layer's (one FFN dim and one head
+        count per stack and kind of attention: uniform layers, the design-space ablation's); arbitrary
+        encoder-decoder attention stays per layer."""
+        first: dict[str, int] = {}
+        uniform = []
+        for value, (field, i, _) in zip(gene, self._gene_slots()):
+            if i is not None and not field.arbitrary:
+                value = first.setdefault(field.name, value)  # layer 0 comes first in the gene
+            uniform.append(value)
+        return tuple(uniform)
+
     def validate(self, config: Mapping[str, Any], label: Callable[[str], str] = str) -> SubTransformerConfig:
         """Check ``config`` against this space and return a normalised copy (ints, lists).
 

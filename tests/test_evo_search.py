@@ -103,6 +103,40 @@ def test_fixed_seed_gives_the_same_result_and_another_seed_explores_differently(
     assert [e.gene for e in first.history] != [e.gene for e in other.history]
 
 
+def test_random_search_draws_children_whatever_the_parents_and_evolution_does_not(space):
+    def evaluated(method, sign):
+        fitness = CountingFitness()
+        search = EvolutionarySearch(space, SMALL, lambda config: sign * fitness(config),
+                                    CostModel(space, synthetic_latency), seed=3, method=method)
+        result = search.run(Constraints(15.0))
+        assert all(synthetic_latency([space.gene_to_config(e.gene)])[0] <= 15.0 for e in search.history)
+        return [tuple(e.gene) for e in search.history], result
+
+    # opposite losses choose opposite parents; random children ignore them, evolution's are bred from them
+    (best, best_result), (worst, worst_result) = evaluated("random", 1.0), evaluated("random", -1.0)
+    assert best == worst and len(best) > SMALL.population_size and best_result.gene != worst_result.gene
+    assert evaluated("evolution", 1.0)[0] != evaluated("evolution", -1.0)[0]
+    with pytest.raises(ConfigError, match="unknown search method"):
+        EvolutionarySearch(space, SMALL, CountingFitness(), CostModel(space, synthetic_latency), method="grid")
+
+
+def test_uniform_layers_search_only_uniform_subtransformers(space):
+    search = EvolutionarySearch(space, SMALL, CountingFitness(), CostModel(space, synthetic_latency), seed=2,
+                                uniform_layers=True)
+    search.run(Constraints(15.0))
+    arbitrary = set()
+    for evaluation in search.history:
+        config = active_config(space.gene_to_config(evaluation.gene))
+        for part, keys in (("encoder", ("encoder_ffn_embed_dim", "encoder_self_attention_heads")),
+                           ("decoder", ("decoder_ffn_embed_dim", "decoder_self_attention_heads",
+                                        "decoder_ende_attention_heads"))):
+            assert all(len(set(config[part][key])) == 1 for key in keys), config
+        arbitrary.add(tuple(config["decoder"]["decoder_arbitrary_ende_attn"]))
+    assert len(arbitrary) > 1  # arbitrary attention is still searched per layer
+    gene = space.random_gene(random.Random(0))
+    assert space.uniform_layers(space.uniform_layers(gene)) == space.uniform_layers(gene)
+
+
 def test_cache_gives_the_original_result_with_fewer_evaluations(space):
     cached, cached_fitness = make_search(space, cache=True)
     original, original_fitness = make_search(space, cache=False)

@@ -11,8 +11,9 @@ from hat.errors import ConfigError, StageError
 from hat.experiments import steps
 from hat.experiments.demo import demo_space_yaml
 from hat.experiments.multi30k import Multi30kSettings, baseline_spec, run as run_multi30k
-from hat.experiments.report import git_commit
-from hat.experiments.stages import Pipeline, languages
+from hat.experiments.seeds import mean_std, over_seeds
+from hat.experiments.stages import Pipeline, StageMissing, git_commit, languages, stored_settings
+from hat.experiments.weight_sharing import in_space, kendall_tau, search_space
 
 
 def test_a_stage_runs_once_and_a_rerun_skips_it(tmp_path, capsys):
@@ -40,6 +41,71 @@ def test_a_failing_stage_leaves_no_marker_and_runs_again(tmp_path):
         pipeline.stage("step", fail)
     assert not pipeline.marker("step").exists() and list(pipeline.stages.iterdir()) == []
     assert pipeline.stage("step", lambda: {"ok": True})["ok"] is True
+
+
+def test_a_stored_only_pipeline_reads_results_and_never_runs_a_stage(tmp_path):
+    with Pipeline(tmp_path) as pipeline:
+        pipeline.stage("done", lambda: {"value": 1})
+        pipeline.store_settings("experiment", {"seeds": [1, 2]})
+    assert stored_settings(tmp_path) == {"experiment": {"seeds": [1, 2]}}
+    calls = []
+    with Pipeline(tmp_path, stored_only=True) as pipeline:
+        assert pipeline.stage("done", lambda: calls.append(1) or {})["value"] == 1
+        with pytest.raises(StageMissing, match="stage 'missing' has not finished"):
+            pipeline.stage("missing", lambda: calls.append(1) or {})
+    assert calls == [] and not pipeline.marker("missing").exists()
+
+
+def test_provenance_sums_the_visited_stages_and_names_their_commits(tmp_path):
+    pipeline = Pipeline(tmp_path)
+    pipeline.stage("a", lambda: {})
+    pipeline.marker("old").write_text(json.dumps({"stage_wall_s": 2.5}))  # stored before commits were recorded
+    pipeline.marker("unvisited").write_text(json.dumps({"stage_wall_s": 100.0}))
+    pipeline.stage("old", lambda: {})
+    pipeline.stage("a", lambda: {})  # visited twice, counted once
+    a = json.loads(pipeline.marker("a").read_text())
+    provenance = pipeline.provenance()
+    assert provenance["wall_s"] == round(a["stage_wall_s"] + 2.5, 1)
+    assert provenance["commits"] == sorted({a["stage_commit"], "unknown"}) and provenance["finished"].endswith("UTC")
+
+
+def test_over_seeds_means_and_sample_stds():
+    per_seed = {2: {"bleu": 20.0, "sacrebleu": 21.0, "train_wall_s": 10.0, "params": 7, "stage_wall_s": 1.0},
+                1: {"bleu": 24.0, "sacrebleu": 22.0, "train_wall_s": 14.0, "params": 7, "stage_wall_s": 2.0}}
+    row = over_seeds(per_seed)
+    assert row["bleu"] == 22.0 and row["bleu_std"] == pytest.approx(8 ** 0.5)  # sqrt(((2^2 + 2^2) / (2 - 1))
+    assert row["sacrebleu"] == 21.5 and row["train_wall_s"] == 12.0 and row["params"] == 7
+    assert row["seeds"] == [1, 2] and "stage_wall_s" not in row and row["per_seed"]["2"]["bleu"] == 20.0
+    assert mean_std([3.0]) == (3.0, 0.0)
+
+
+def test_kendall_tau_b_against_hand_counts():
+    assert kendall_tau([1, 2, 3, 4], [10, 20, 30, 40]) == 1.0
+    assert kendall_tau([1, 2, 3, 4], [4, 3, 2, 1]) == -1.0
+    # pairs of (1,2,3,4) vs (1,3,2,4): 5 concordant, 1 discordant -> (5 - 1) / 6
+    assert kendall_tau([1, 2, 3, 4], [1, 3, 2, 4]) == pytest.approx(4 / 6)
+    # a tie in b: pairs 5 concordant, 0 discordant, 1 tied in b -> 5 / sqrt(5 * 6)
+    assert kendall_tau([1, 2, 3, 4], [1, 2, 2, 4]) == pytest.approx(5 / 30 ** 0.5)
+    assert kendall_tau([1, 2, 3], [0, 0, 0]) is None
+
+
+def test_in_space_needs_the_space_choices_and_its_qkv_dim(synthetic_bin, tmp_path):
+    from conftest import TINY_SPACE_YAML
+    from hat.experiments.multi30k import baseline_files
+
+    (tmp_path / "space.yml").write_text(TINY_SPACE_YAML)
+    (tmp_path / "common.yml").write_text(TINY_SPACE_YAML + "train-subtransformer: True\n")
+    space = search_space(synthetic_bin, tmp_path / "space.yml")
+    models = {}
+    for text in ("32,64,4,3,2", "16,64,2,3,1", "32,48,4,3,1"):  # in; qkv 16 != 32; FFN 48 not a choice
+        name, dims = baseline_spec(text)
+        yml, common = baseline_files(name, dims, tmp_path / "common.yml", tmp_path)
+        models[name] = in_space({"yml": str(yml), "common": str(common)}, space)
+    assert models == {"transformer-32-3-2": True, "transformer-16-3-1": False, "transformer-32-3-1": False}
+    largest = tmp_path / "largest.yml"
+    from hat.search_space import write_subtransformer_yaml
+    write_subtransformer_yaml(space.largest(), largest)
+    assert in_space({"yml": str(largest), "common": str(tmp_path / "common.yml")}, space)
 
 
 def test_the_demo_space_is_package_data_and_a_valid_search_space(tmp_path):
@@ -131,3 +197,34 @@ def test_stop_after_ends_the_run_after_that_stage_and_a_later_run_continues(tmp_
     Settings.stop_after = None
     assert run_or_stop(experiment, Settings) == {"done": True}
     assert ran == ["first", "second", "third"]
+
+
+def test_hat_results_names_unfinished_experiments_and_refuses_other_folders(tmp_path, capsys):
+    from hat.cli import results
+
+    with Pipeline(tmp_path / "work") as pipeline:
+        pipeline.store_settings("multi30k_en_de", {"workdir": str(tmp_path / "work"), "data": str(tmp_path)})
+    assert results.main(["--workdir", str(tmp_path / "work"), "--results-dir", str(tmp_path / "out")]) == 1
+    out = capsys.readouterr().out
+    assert "multi30k_en_de (" in out and "stage 'data' has not run" in out and not (tmp_path / "out").exists()
+    (tmp_path / "empty" / "stages").mkdir(parents=True)
+    for folder, message in ((tmp_path / "absent", "not the work folder"), (tmp_path / "empty", "no stored")):
+        with pytest.raises(ConfigError, match=message):
+            results.main(["--workdir", str(folder)])
+
+
+def test_best_so_far_rows_and_their_mean_curves(tmp_path):
+    from hat.experiments.search_comparison import best_so_far, mean_curves
+
+    history = tmp_path / "history.jsonl"
+    lines = [{"loss": 5.0, "generation": 0}, {"loss": 6.0, "generation": 0}, {"loss": 4.0, "generation": 1},
+             {"loss": 4.5, "generation": 1}, {"loss": 4.2, "generation": 1}, {"loss": 3.0, "generation": 2},
+             {"loss": 9.0, "generation": 2, "verified": True}]  # a verified candidate is not an evaluation
+    history.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    rows = best_so_far(history, "evolution", 1)
+    assert [(r["evaluations"], r["best_loss"]) for r in rows] == [(1, 5.0), (2, 5.0), (3, 4.0), (5, 4.0), (6, 3.0)]
+    other = [{"method": "evolution", "seed": 2, "evaluations": n, "best_loss": loss} for n, loss in ((2, 7.0), (4, 2.0))]
+    grid, mean, std = mean_curves(rows + other)["evolution"]
+    # both seeds from evaluation 2 to 4: seed 1 is 5, 4, 4; seed 2 is 7, 7, 2
+    assert grid.tolist() == [2, 3, 4] and mean.tolist() == [6.0, 5.5, 3.0]
+    assert std == pytest.approx([2 ** 0.5, 4.5 ** 0.5, 2 ** 0.5])  # sample std of two values: |a - b| / sqrt(2)

@@ -35,15 +35,27 @@ def get_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--workdir", default=DEFAULTS.workdir, help="folder of every stage's output (cached)")
     parser.add_argument("--experiment", choices=EXPERIMENTS, default=DEFAULTS.experiment,
-                        help="multi30k_en_de: HAT vs the baselines; multi30k_deployment: the same trained models "
-                             "(same --workdir) exported to ONNX and measured on ONNX Runtime float32 / int8 "
-                             "(pip install -e \".[deploy]\"); results in <results-dir>/<experiment>.{md,json,png}")
+                        help="multi30k_en_de: HAT vs the baselines; with the same --workdir, its trained models "
+                             "are reused by multi30k_inherited_vs_scratch (inherited vs from-scratch BLEU), "
+                             "multi30k_finetune (fine-tuning inherited weights) and multi30k_deployment (ONNX "
+                             "Runtime float32 / int8, pip install -e \".[deploy]\"); results in "
+                             "<results-dir>/<experiment>.{md,json,png}")
     parser.add_argument("--results-dir", default=DEFAULTS.results_dir,
                         help="where multi30k_en_de.{md,json,png} are written (relative to the current directory)")
     parser.add_argument("--raw-dir", default=DEFAULTS.raw_dir,
                         help="raw Multi30k files (train/val/test_2016_flickr .<lang>.gz), e.g. ../shared/data/multi30k; "
                              "%(default)s: download them")
     parser.add_argument("--data", help="an already binarised corpus instead of Multi30k (tests)")
+    parser.add_argument("--search-seeds", type=int, nargs="+", default=list(DEFAULTS.search_seeds),
+                        help="multi30k_search_vs_random: search seeds of each method")
+    parser.add_argument("--comparison-generations", dest="comparison_evo_iter", type=int,
+                        default=DEFAULTS.comparison_evo_iter,
+                        help="multi30k_search_vs_random: generations of each search (population etc. as the main search)")
+    parser.add_argument("--released-latency", metavar="DIR",
+                        help="predictor_accuracy: the original's released latency CSVs to compare with this CPU's "
+                             "(e.g. ../shared/data/hat_latency)")
+    parser.add_argument("--mlp-train-steps", type=int, default=DEFAULTS.mlp_train_steps,
+                        help="predictor_accuracy: training steps of the original's MLP predictor")
     parser.add_argument("--space", default=DEFAULTS.space,
                         help=f"SuperTransformer / search-space YAML (the default is in a checkout: {TASK}/)")
     parser.add_argument("--common", default=DEFAULTS.common,
@@ -53,6 +65,8 @@ def get_parser() -> argparse.ArgumentParser:
                         help="training updates of the SuperTransformer")
     parser.add_argument("--train-updates", type=int, default=DEFAULTS.train_updates,
                         help="budget of every HAT / baseline model")
+    parser.add_argument("--seeds", type=int, nargs="+", default=list(DEFAULTS.seeds),
+                        help="training seeds: every model is trained once per seed (mean and std reported)")
     add_latency_and_search_flags(parser, DEFAULTS)
     parser.add_argument("--final-latiter", type=int, default=DEFAULTS.final_latiter,
                         help="timed runs per side in the final interleaved latency measurements of the trained models")
@@ -74,14 +88,28 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     result = run_or_stop(run, settings)
     if result is None:
         return 0
-    if settings.experiment == "multi30k_deployment":
-        met = sum(g["met"] for g in result["goals"])
-        print(f"| {met} of {len(result['goals'])} searched SubTransformers meet the deployment goals; results in "
-              f"{settings.results_dir}/multi30k_deployment.md")
-        return 0
-    print(f"| {result['dominating']} of {result['hat_models']} HAT models dominate the baselines; "
-          f"results in {settings.results_dir}/multi30k_en_de.md")
+    print(f"| {summary(settings.experiment, result)}; results in {settings.results_dir}/{settings.experiment}.md")
     return 0
+
+
+def summary(experiment: str, result: dict) -> str:
+    """The run's one-line outcome."""
+    if experiment == "multi30k_deployment":
+        met = sum(g["met"] for g in result["goals"])
+        return f"{met} of {len(result['goals'])} searched SubTransformers meet the deployment goals"
+    if experiment == "multi30k_inherited_vs_scratch":
+        tau = "undefined" if result["kendall_tau"] is None else f"{result['kendall_tau']:.2f}"
+        return f"Kendall's tau {tau} between inherited and from-scratch BLEU over {result['models']} SubTransformers"
+    if experiment == "multi30k_search_vs_random":
+        return "; ".join(f"{name}: loss {m['loss']:.4f}, BLEU {m['bleu']:.2f}" for name, m in result["winners"].items())
+    if experiment == "multi30k_design_space":
+        return "; ".join(f"{r['variant']}: BLEU {r['bleu']:.2f} at {r['latency_ms']:.1f} ms" for r in result["rows"])
+    if experiment == "predictor_accuracy":
+        return "; ".join(f"{r['dataset']} {r['model']} RMSE {r['rmse']:.2f} ms" for r in result["rows"])
+    if experiment == "multi30k_finetune":
+        gaps = ", ".join(f"{r['gap']:+.2f}" for r in result["rows"])
+        return f"fine-tuned - from scratch BLEU: {gaps}"
+    return f"{result['beaten']} of {result['baselines']} baselines beaten by HAT"
 
 
 def cli() -> None:

@@ -30,7 +30,8 @@ def run_deployment(pipeline: Pipeline, data: Path, models: Mapping[str, dict[str
                    rounds: int) -> list[dict]:
     """One row per model and backend: ``name``, ``family``, ``backend``, ``latency_ms`` (and its spread),
     ``ratio_to_torch``, ``bleu``, ``identical_to_torch``, ``size_bytes``, ``predicted_latency_ms`` (searched
-    models). ``models`` are the reproduction's, trained and tested (``checkpoint``, ``yml``, ``common``, ``bleu``);
+    models). ``models`` are the reproduction's, trained and tested (``checkpoint``, ``yml``, ``common``,
+    ``checkpoint_bleu``: every engine runs the same checkpoint, of the first seed);
     each gets its ``export`` and per-engine test results."""
     for name, model in models.items():
         folder = pipeline.workdir / "deploy" / name
@@ -48,11 +49,11 @@ def run_deployment(pipeline: Pipeline, data: Path, models: Mapping[str, dict[str
         torch_ms = latency[f"{name} torch"]["latency_ms"]
         for backend in BACKENDS:
             measured = latency[f"{name} {backend}"]
-            tested = model if backend == "torch" else model[backend]
+            tested = {"bleu": model["checkpoint_bleu"], "identical_to_torch": 1.0} if backend == "torch" else model[backend]
             rows.append({"name": name, "family": model["family"], "backend": backend,
                          "latency_ms": measured["latency_ms"], "latency_std_ms": measured["latency_std_ms"],
                          "ratio_to_torch": measured["latency_ms"] / torch_ms, "bleu": tested["bleu"],
-                         "identical_to_torch": 1.0 if backend == "torch" else tested["identical_to_torch"],
+                         "identical_to_torch": tested["identical_to_torch"],
                          "size_bytes": model["export"]["size_bytes"][backend],
                          "predicted_latency_ms": model.get("predicted_latency_ms")})
     return rows
@@ -84,7 +85,7 @@ def run_quantization(pipeline: Pipeline, data: Path, models: Mapping[str, dict[s
     rows = []
     for name, model in models.items():
         sizes = model["export"]["size_bytes"]
-        results = [("float32", model["bleu"], sizes["torch"]),
+        results = [("float32", model["checkpoint_bleu"], sizes["torch"]),
                    ("int8 (ONNX Runtime)", model[INT8]["bleu"], sizes[INT8])]
         for bits in KMEANS_BITS:
             out = pipeline.workdir / "deploy" / name / f"kmeans{bits}.pt"

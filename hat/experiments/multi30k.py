@@ -7,33 +7,42 @@ dimensions (fairseq's ``transformer``, built as a SubTransformer of a SuperTrans
 which computes exactly what fairseq's model computes) with the same budget. Then measure every model's
 latency with the same procedure and settings (interleaved rounds), test BLEU / SacreBLEU on the test
 set, count #params / FLOPs, and write ``<results-dir>/multi30k_en_de.{md,json,png}``
-(:mod:`hat.experiments.report`).
+(:mod:`hat.experiments.multi30k_report`).
 
 Every stage is cached in ``<workdir>/stages/`` (:class:`hat.experiments.stages.Pipeline`). ``experiment=
 'multi30k_deployment'`` continues from the same trained models into :mod:`hat.experiments.deployment`.
 """
 from __future__ import annotations
 
+import dataclasses
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional, Sequence
 
-from ..config_args import read_config_file
+from ..config_args import config_file_text, read_config_file
 from ..errors import ConfigError
 from ..evaluation.comparison import Point, compare
 from ..io import PathLike, write_text_atomic
 from ..search_space import write_subtransformer_yaml
 from . import steps
-from .report import git_commit, write_results
-from .stages import Pipeline, languages, latency_constraints, validation_curves
+from .multi30k_report import write_results
+from .results_index import write_index
+from .seeds import over_seeds, seed_name
+from .stages import Pipeline, git_commit, languages, latency_constraints, validation_curves
 
 TASK = Path("configs") / "multi30k.en-de"
 """The task's configs in a checkout of this project (relative to the current directory)."""
 BASELINES = ("256,512,4,6,6", "256,512,4,6,3", "192,384,4,6,2", "128,256,4,6,1")
 """Baseline Transformers: embed dim, FFN dim, heads, encoder layers, decoder layers (uniform per layer)."""
-EXPERIMENTS = ("multi30k_en_de", "multi30k_deployment")
-"""What a run writes: HAT vs the baselines (the paper's main comparison), or those models deployed on ONNX Runtime."""
+EXPERIMENTS = ("multi30k_en_de", "multi30k_inherited_vs_scratch", "multi30k_finetune", "multi30k_search_vs_random",
+               "multi30k_design_space", "predictor_accuracy", "multi30k_deployment")
+"""What a run writes (its page's name): HAT vs the baselines (the paper's main comparison); inherited vs
+from-scratch BLEU and fine-tuning inherited weights (:mod:`hat.experiments.weight_sharing`); the models deployed
+on ONNX Runtime (:mod:`hat.experiments.deployment`). All share the trained models of the first;
+``multi30k_search_vs_random`` (:mod:`hat.experiments.search_comparison`) and ``multi30k_design_space``
+(:mod:`hat.experiments.design_space`) its SuperTransformer and predictor,
+``predictor_accuracy`` (:mod:`hat.experiments.predictor_accuracy`) its latency dataset."""
 
 
 def baseline_spec(text: str) -> tuple[str, tuple[int, ...]]:
@@ -75,16 +84,21 @@ class Multi30kSettings:
     crossover_size: int = 50
     valid_cnt_max: int = 8
     baselines: Sequence[str] = field(default_factory=lambda: list(BASELINES))
+    seeds: Sequence[int] = (1, 2)
+    """Training seeds of every model (each model is trained once per seed; rows report the mean and std)."""
     experiment: str = EXPERIMENTS[0]
+    search_seeds: Sequence[int] = (1, 2, 3)
+    """``multi30k_search_vs_random``: the search seeds of each method."""
+    comparison_evo_iter: int = 15
+    """``multi30k_search_vs_random``: generations of each of its searches (the rest of the schedule is the main one's)."""
+    released_latency: Optional[str] = None
+    mlp_train_steps: int = 5000
+    """``predictor_accuracy``: training steps of the original's MLP predictor (the original's 5000)."""
+    """A folder of the original's released latency CSVs, compared with this CPU's by ``predictor_accuracy``."""
     stop_after: Optional[str] = None
     """Stop after this stage (its name as in ``<workdir>/stages/``), to continue in a later run."""
     command: str = "bash scripts/reproduce_multi30k.sh"
     """The command line shown on the results page."""
-
-
-def yaml_text(items: dict) -> str:
-    """``key: value`` lines as configargparse reads them back."""
-    return "".join(f"{k}: [{', '.join(map(str, v))}]\n" if isinstance(v, list) else f"{k}: {v}\n" for k, v in items.items())
 
 
 def baseline_files(name: str, dims: tuple, common: PathLike, folder: Path) -> tuple[Path, Path]:
@@ -95,7 +109,7 @@ def baseline_files(name: str, dims: tuple, common: PathLike, folder: Path) -> tu
                   "decoder-ffn-embed-dim": ffn, "encoder-layers": encoder_layers, "decoder-layers": decoder_layers,
                   "encoder-attention-heads": heads, "decoder-attention-heads": heads, "qkv-dim": embed})
     common_path, sub_path = folder / f"{name}.common.yml", folder / f"{name}.yml"
-    write_text_atomic(common_path, yaml_text(items))
+    write_text_atomic(common_path, config_file_text(items))
     config = {"encoder": {"encoder_embed_dim": embed, "encoder_layer_num": encoder_layers,
                           "encoder_ffn_embed_dim": [ffn] * encoder_layers,
                           "encoder_self_attention_heads": [heads] * encoder_layers},
@@ -121,11 +135,41 @@ def check_inputs(settings: Multi30kSettings) -> None:
 
 
 def run(settings: Multi30kSettings) -> dict:
-    """Run (or finish) every stage and write the results; ``{"rows", "dominating", "hat_models"}``. The work
+    """Run (or finish) every stage and write the results; ``{"rows", "beaten", "baselines"}``. The work
     folder is locked against a second run while this one runs."""
     check_inputs(settings)
     with Pipeline(settings.workdir, settings.stop_after) as pipeline:
-        return _run(settings, pipeline)
+        pipeline.store_settings(settings.experiment, stored(settings))
+        result = _run(settings, pipeline)
+    write_index(settings.results_dir)
+    return result
+
+
+def stored(settings: Multi30kSettings) -> dict:
+    """What is kept of a run's settings to regenerate its results: all but where they go and where it stops."""
+    return {key: value for key, value in dataclasses.asdict(settings).items() if key not in ("results_dir", "stop_after")}
+
+
+def regenerate(workdir: PathLike, results_dir: PathLike) -> dict[str, str]:
+    """Write again the results page of every experiment run in ``workdir`` into ``results_dir``, from the stored
+    stages only (nothing is computed); ``{experiment: "written" or why not}`` (the first stage that has not
+    finished)."""
+    from .stages import StageMissing, stored_settings
+
+    known = {field.name for field in dataclasses.fields(Multi30kSettings)}
+    outcome = {}
+    for experiment, values in stored_settings(workdir).items():
+        settings = Multi30kSettings(**{key: value for key, value in values.items() if key in known},
+                                    results_dir=str(results_dir))
+        try:
+            with Pipeline(workdir, stored_only=True) as pipeline:
+                _run(settings, pipeline)
+            outcome[experiment] = "written"
+        except StageMissing as missing:
+            outcome[experiment] = f"not finished: stage {missing.stage!r} has not run"
+    if "written" in outcome.values():
+        write_index(results_dir)
+    return outcome
 
 
 def _run(settings: Multi30kSettings, pipeline: Pipeline) -> dict:
@@ -139,29 +183,42 @@ def _run(settings: Multi30kSettings, pipeline: Pipeline) -> dict:
         data, settings.space, super_dir, settings.supernet_updates,
         ["--no-progress-bar", "--log-format", "simple", "--log-file", super_dir / "train.log"]))
     lat_csv, predictor = _latency_predictor(settings, pipeline, data, "torch")
-    search = _search(settings, pipeline, data, predictor, latency_constraints(lat_csv, predictor, settings.quantiles),
-                     "torch")
-    models = _searched_models(search, settings.common, "hat")
-    for name, dims in map(baseline_spec, settings.baselines):
-        yml, common = baseline_files(name, dims, settings.common, workdir / "baselines")
-        models[name] = {"family": "baseline", "yml": str(yml), "common": str(common)}
-    _train_and_test(settings, pipeline, data, models)
 
     from ..latency.measure import device_name
 
     context = {"cpu": device_name("cpu"), "threads": settings.lat_threads, "commit": git_commit(),
                "command": settings.command}
+    if settings.experiment == "predictor_accuracy":
+        return _predictor_accuracy(settings, pipeline, lat_csv, context)
+    constraints = latency_constraints(lat_csv, predictor, settings.quantiles)
+    if settings.experiment == "multi30k_search_vs_random":
+        return _search_vs_random(settings, pipeline, data, predictor, constraints[len(constraints) // 2], context)
+    if settings.experiment == "multi30k_design_space":
+        return _design_space(settings, pipeline, data, predictor, constraints[len(constraints) // 2], context)
+    search = _search(settings, pipeline, data, predictor, constraints, "torch")
+    models = _searched_models(search, settings.common, "hat")
+    for name, dims in map(baseline_spec, settings.baselines):
+        yml, common = baseline_files(name, dims, settings.common, workdir / "baselines")
+        models[name] = {"family": "baseline", "yml": str(yml), "common": str(common)}
+    _train_and_test(settings, pipeline, data, models)
+    supernet_checkpoint = workdir / "supertransformer" / "checkpoint_last.pt"
     if settings.experiment == "multi30k_deployment":
         return _deployment(settings, pipeline, data, models, context)
+    if settings.experiment == "multi30k_inherited_vs_scratch":
+        return _inherited_vs_scratch(settings, pipeline, data, models, supernet_checkpoint, context)
+    if settings.experiment == "multi30k_finetune":
+        return _finetune(settings, pipeline, data, models, supernet_checkpoint, context)
     latency = pipeline.stage("latency_final", lambda: steps.interleaved_latency(
         {name: (model["yml"], model["common"]) for name, model in models.items()}, data, settings.lat_threads,
         settings.final_latiter, settings.lat_rounds))
     rows = [{"name": name, **model, **latency[name]} for name, model in models.items()]
-    verdicts = compare([Point(r["name"], r["latency_ms"], r["bleu"]) for r in rows if r["family"] == "hat"],
-                       [Point(r["name"], r["latency_ms"], r["bleu"]) for r in rows if r["family"] == "baseline"])
-    context.update(supernet_losses=validation_curves(super_dir / "train.log"), supernet_wall_s=supernet["stage_wall_s"])
+    points = {family: [Point(r["name"], r["latency_ms"], r["bleu"], r["bleu_std"]) for r in rows
+                       if r["family"] == family] for family in ("hat", "baseline")}
+    verdicts = compare(points["hat"], points["baseline"])
+    context.update(supernet_losses=validation_curves(super_dir / "train.log"), supernet_wall_s=supernet["stage_wall_s"],
+                   provenance=pipeline.provenance())
     write_results(rows, verdicts, settings.results_dir, context)
-    return {"rows": rows, "dominating": sum(v.dominates for v in verdicts), "hat_models": len(verdicts)}
+    return {"rows": rows, "beaten": sum(v.beaten for v in verdicts), "baselines": len(verdicts)}
 
 
 def _suffix(backend: str) -> str:
@@ -180,15 +237,19 @@ def _latency_predictor(settings: Multi30kSettings, pipeline: Pipeline, data: Pat
 
 
 def _search(settings: Multi30kSettings, pipeline: Pipeline, data: Path, predictor: Path, constraints: list[float],
-            backend: str) -> dict:
-    """The evolutionary search on the SuperTransformer under ``constraints`` of the ``backend``'s predictor."""
-    folder = pipeline.workdir / f"search{_suffix(backend)}"
-    return pipeline.stage(f"evo_search{_suffix(backend)}", lambda: steps.search(
-        data, settings.space, pipeline.workdir / "supertransformer" / "checkpoint_last.pt", predictor, constraints,
-        folder / "hat.yml", folder, valid_cnt_max=settings.valid_cnt_max, evo_iter=settings.evo_iter,
-        population_size=settings.population_size, parent_size=settings.parent_size,
-        mutation_size=settings.mutation_size, crossover_size=settings.crossover_size,
-        verify_rounds=settings.lat_rounds, verify_on_device=settings.verify_on_device))
+            backend: str, name: Optional[str] = None, space: Optional[PathLike] = None, **options) -> dict:
+    """The evolutionary search on the SuperTransformer under ``constraints`` of the ``backend``'s predictor (stage
+    and folder ``name``, default ``evo_search`` / ``search`` with the backend's suffix; in ``space``, default the
+    settings'; ``options``: more :func:`hat.experiments.steps.search` arguments, which win over the settings')."""
+    stage = name or f"evo_search{_suffix(backend)}"
+    folder = pipeline.workdir / (name or f"search{_suffix(backend)}")
+    schedule = {"valid_cnt_max": settings.valid_cnt_max, "evo_iter": settings.evo_iter,
+                "population_size": settings.population_size, "parent_size": settings.parent_size,
+                "mutation_size": settings.mutation_size, "crossover_size": settings.crossover_size,
+                "verify_rounds": settings.lat_rounds, "verify_on_device": settings.verify_on_device, **options}
+    return pipeline.stage(stage, lambda: steps.search(
+        data, space or settings.space, pipeline.workdir / "supertransformer" / "checkpoint_last.pt", predictor,
+        constraints, folder / "hat.yml", folder, **schedule))
 
 
 def _searched_models(search: dict, common: str, prefix: str) -> "OrderedDict[str, dict]":
@@ -200,17 +261,138 @@ def _searched_models(search: dict, common: str, prefix: str) -> "OrderedDict[str
 
 
 def _train_and_test(settings: Multi30kSettings, pipeline: Pipeline, data: Path, models: dict) -> None:
-    """Train every model from scratch with the same budget, then test it (BLEU, #params, FLOPs): stages."""
+    """Train every model from scratch with the same budget once per seed (every model's first seed before any
+    second one), then test each (BLEU, #params, FLOPs): stages. Each model gets the mean and std over its seeds
+    (:func:`hat.experiments.seeds.over_seeds`), its first seed's ``checkpoint`` and that checkpoint's BLEU
+    (``checkpoint_bleu``)."""
+    walls: dict = {}
+    for seed in settings.seeds:
+        for name, model in models.items():
+            save_dir = model_dir(pipeline, name, seed)
+            walls[name, seed] = pipeline.stage(f"train_{seed_name(name, seed)}", lambda model=model, save_dir=save_dir,
+                                               seed=seed: steps.train_subtransformer(
+                data, model["yml"], model["common"], save_dir, settings.train_updates,
+                ["--seed", seed, "--no-progress-bar", "--log-format", "simple"]))["stage_wall_s"]
     for name, model in models.items():
-        save_dir = pipeline.workdir / "models" / name
-        model["checkpoint"] = str(save_dir / "checkpoint_best.pt")
-        model["train_wall_s"] = pipeline.stage(f"train_{name}", lambda model=model, save_dir=save_dir:
-                                               steps.train_subtransformer(
-            data, model["yml"], model["common"], save_dir, settings.train_updates,
-            ["--no-progress-bar", "--log-format", "simple"]))["stage_wall_s"]
-    for name, model in models.items():
-        model.update(pipeline.stage(f"test_{name}", lambda model=model: steps.test_subtransformer(
-            data, model["checkpoint"], model["yml"], model["common"])))
+        per_seed = {}
+        for seed in settings.seeds:
+            checkpoint = model_dir(pipeline, name, seed) / "checkpoint_best.pt"
+            per_seed[seed] = {**pipeline.stage(f"test_{seed_name(name, seed)}", lambda model=model,
+                                               checkpoint=checkpoint: steps.test_subtransformer(
+                data, checkpoint, model["yml"], model["common"])), "train_wall_s": walls[name, seed]}
+        first = settings.seeds[0]
+        model.update(over_seeds(per_seed), checkpoint=str(model_dir(pipeline, name, first) / "checkpoint_best.pt"),
+                     checkpoint_bleu=per_seed[first]["bleu"])
+
+
+def model_dir(pipeline: Pipeline, name: str, seed: int) -> Path:
+    """Where model ``name`` trained with ``seed`` is saved."""
+    return pipeline.workdir / "models" / name / f"seed{seed}"
+
+
+def _search_vs_random(settings: Multi30kSettings, pipeline: Pipeline, data: Path, predictor: Path, constraint: float,
+                      context: dict) -> dict:
+    """Evolution and random search at ``constraint``, once per search seed (by prediction alone: the searches are
+    compared, not the device), then each method's best winner trained (first seed) and tested."""
+    from . import search_comparison as experiment
+
+    rows, winners = [], OrderedDict()
+    for method in experiment.METHODS:
+        best = None
+        for seed in settings.search_seeds:
+            summary = _compared_search(settings, pipeline, data, predictor, constraint, method, seed)
+            rows += experiment.best_so_far(pipeline.workdir / f"search_{method}_seed{seed}" / "history.jsonl", method,
+                                           seed)
+            result = summary["results"][0]
+            if best is None or result["loss"] < best[1]["loss"]:
+                best = (seed, result)
+        seed, result = best
+        winners[f"{method}-winner"] = {"family": method, "yml": result["config_path"], "common": settings.common,
+                                       "seed": seed, "loss": result["loss"],
+                                       "predicted_latency_ms": result["predicted_latency_ms"]}
+    _train_and_test(dataclasses.replace(settings, seeds=list(settings.seeds)[:1]), pipeline, data, winners)
+    experiment.write_results(rows, {m["family"]: m for m in winners.values()}, constraint, settings.results_dir,
+                             {**context, "provenance": pipeline.provenance()})
+    return {"rows": rows, "winners": winners}
+
+
+def _compared_search(settings: Multi30kSettings, pipeline: Pipeline, data: Path, predictor: Path, constraint: float,
+                     method: str, seed: int, variant: str = "", **options) -> dict:
+    """One search of the comparisons (stage and folder ``search_<method><variant>_seed<seed>``): at
+    ``constraint`` alone, ``comparison_evo_iter`` generations, chosen by prediction alone (the searches are
+    compared, not the device)."""
+    return _search(settings, pipeline, data, predictor, [constraint], "torch", f"search_{method}{variant}_seed{seed}",
+                   evo_iter=settings.comparison_evo_iter, verify_on_device=0, seed=seed, method=method, **options)
+
+
+def _design_space(settings: Multi30kSettings, pipeline: Pipeline, data: Path, predictor: Path, constraint: float,
+                  context: dict) -> dict:
+    """The search (seed 1) in the full space, without arbitrary attention and with uniform layers; each winner
+    trained (first seed), tested and measured in the same interleaved rounds."""
+    from . import design_space as experiment
+
+    restricted = experiment.without_arbitrary_attention(settings.space, pipeline.workdir / "design_space" /
+                                                        "no_arbitrary_attn.yml")
+    searches = OrderedDict([
+        ("full-space", _compared_search(settings, pipeline, data, predictor, constraint, "evolution", 1)),
+        ("no-arbitrary-attn", _compared_search(settings, pipeline, data, predictor, constraint, "evolution", 1,
+                                               "_no_arbitrary_attn", space=restricted)),
+        ("uniform-layers", _compared_search(settings, pipeline, data, predictor, constraint, "evolution", 1,
+                                            "_uniform_layers", uniform_layers=True))])
+    models = OrderedDict((f"design-{variant}", {
+        "family": variant, "yml": summary["results"][0]["config_path"], "common": settings.common,
+        "search_loss": summary["results"][0]["loss"],
+        "predicted_latency_ms": summary["results"][0]["predicted_latency_ms"]}) for variant, summary in searches.items())
+    _train_and_test(dataclasses.replace(settings, seeds=list(settings.seeds)[:1]), pipeline, data, models)
+    latency = pipeline.stage("latency_design_space", lambda: steps.interleaved_latency(
+        {name: (model["yml"], model["common"]) for name, model in models.items()}, data, settings.lat_threads,
+        settings.final_latiter, settings.lat_rounds))
+    rows = [{"variant": model["family"], "name": name, **model, **latency[name]} for name, model in models.items()]
+    experiment.write_results(rows, constraint, settings.results_dir, {**context, "provenance": pipeline.provenance()})
+    return {"rows": rows}
+
+
+def _predictor_accuracy(settings: Multi30kSettings, pipeline: Pipeline, lat_csv: Path, context: dict) -> dict:
+    """Both predictor models on this CPU's latency dataset and on the released ones (a stage each)."""
+    from . import predictor_accuracy as experiment
+
+    rows = [{"dataset": name, **pipeline.stage(f"predictor_accuracy_{name}_{model}", lambda csv=csv, model=model:
+                                               experiment.accuracy(csv, model, settings.mlp_train_steps))}
+            for name, csv in experiment.datasets(lat_csv, settings.released_latency).items()
+            for model in experiment.MODELS_COMPARED]
+    experiment.write_results(rows, settings.results_dir, {**context, "provenance": pipeline.provenance()})
+    return {"rows": rows}
+
+
+def _inherited_vs_scratch(settings: Multi30kSettings, pipeline: Pipeline, data: Path, models: dict,
+                          supernet: Path, context: dict) -> dict:
+    """The space's largest and smallest SubTransformers trained like the others, then every SubTransformer of the
+    space among the models evaluated with its inherited weights and measured in the same interleaved rounds."""
+    from .weight_sharing import corner_models, in_space, inherited_rows, search_space
+    from .weight_sharing_report import write_inherited_results
+
+    space = search_space(data, settings.space)
+    corners = corner_models(space, settings.common, pipeline.workdir / "corners")
+    _train_and_test(settings, pipeline, data, corners)
+    chosen = {**{name: model for name, model in models.items() if in_space(model, space)}, **corners}
+    latency = pipeline.stage("latency_inherited_vs_scratch", lambda: steps.interleaved_latency(
+        {name: (model["yml"], model["common"]) for name, model in chosen.items()}, data, settings.lat_threads,
+        settings.final_latiter, settings.lat_rounds))
+    rows = inherited_rows(pipeline, data, chosen, supernet, latency)
+    return {"rows": rows, **write_inherited_results(rows, settings.results_dir,
+                                                    {**context, "provenance": pipeline.provenance()})}
+
+
+def _finetune(settings: Multi30kSettings, pipeline: Pipeline, data: Path, models: dict, supernet: Path,
+              context: dict) -> dict:
+    """The searched SubTransformers' inherited weights fine-tuned for a quarter of the budget, once per seed."""
+    from .weight_sharing import finetune_rows
+    from .weight_sharing_report import write_finetune_results
+
+    rows = finetune_rows(pipeline, data, {name: model for name, model in models.items() if model["family"] == "hat"},
+                         supernet, settings.train_updates, settings.seeds)
+    write_finetune_results(rows, settings.results_dir, {**context, "provenance": pipeline.provenance()})
+    return {"rows": rows}
 
 
 def engine_constraints(models: dict, predictor: PathLike) -> dict[float, str]:
@@ -247,6 +429,6 @@ def _deployment(settings: Multi30kSettings, pipeline: Pipeline, data: Path, mode
         {f"{name} {backend}": (model["yml"], model["common"], backend) for name, model in compared.items()
          for backend in ("torch", ENGINE)}, data, settings.lat_threads, settings.final_latiter, settings.lat_rounds))
     cross = cross_rows(pairs, compared, latency)
-    write_deployment_results(rows, settings.results_dir, {**context, "engine_search": cross,
-                                                          "quantization": quantization})
+    write_deployment_results(rows, settings.results_dir, {**context, "engine_search": cross, "quantization": quantization,
+                                                          "provenance": pipeline.provenance()})
     return {"rows": rows, "goals": goals(rows), "engine_search": cross, "quantization": quantization}

@@ -8,12 +8,14 @@ generation).
 from __future__ import annotations
 
 import contextlib
+import datetime
 import json
+import subprocess
 import time
 from pathlib import Path
 from typing import Callable, Optional, Sequence
 
-from ..errors import ConfigError
+from ..errors import ConfigError, StageError
 from ..io import PathLike, write_text_atomic
 from ..locks import exclusive_output
 
@@ -27,18 +29,30 @@ class PipelineStopped(Exception):
         self.stage = stage
 
 
+class StageMissing(StageError):
+    """A stage asked for in a stored-only run (:class:`Pipeline` with ``stored_only``) has no stored result."""
+
+    def __init__(self, workdir: Path, stage: str):
+        super().__init__(f"{workdir}: stage {stage!r} has not finished; run the experiment's command to compute it")
+        self.stage = stage
+
+
 class Pipeline:
     """Runs named stages once: a stage's result is stored in ``<workdir>/stages/<name>.json``.
 
     Used as a context manager, it holds the work folder's lock (:mod:`hat.locks`) for the whole run: a
     second run on the same work folder is refused at once. ``stop_after`` names a stage after which the
-    run stops (:class:`PipelineStopped`), to split a long experiment across sittings."""
+    run stops (:class:`PipelineStopped`), to split a long experiment across sittings. With ``stored_only`` no
+    stage runs: a stage without a stored result raises :class:`StageMissing` (regenerating results pages)."""
 
-    def __init__(self, workdir: PathLike, stop_after: Optional[str] = None):
+    def __init__(self, workdir: PathLike, stop_after: Optional[str] = None, stored_only: bool = False):
         self.workdir = Path(workdir)
         self.stages = self.workdir / "stages"
         self.stop_after = stop_after
+        self.stored_only = stored_only
         self._lock: Optional[contextlib.AbstractContextManager] = None
+        self.visited: list[str] = []
+        """The stages this run went through (run or read back), in order."""
 
     def __enter__(self) -> "Pipeline":
         self._lock = exclusive_output(self.workdir, "work folder", is_dir=True)
@@ -54,12 +68,16 @@ class Pipeline:
         return self.stages / f"{name}.json"
 
     def stage(self, name: str, run: Callable[[], dict]) -> dict:
-        """``run()``'s result plus ``stage_wall_s``, as stored (JSON types); the stored result if the stage
+        """``run()``'s result plus ``stage_wall_s`` and ``stage_commit``, as stored (JSON types); the stored result if the stage
         finished before (``run`` is not called). An exception leaves no marker."""
         marker = self.marker(name)
+        self.visited.append(name)
         if marker.is_file():
-            print(f"=== {name}: done before, skipped ({marker})", flush=True)
+            if not self.stored_only:
+                print(f"=== {name}: done before, skipped ({marker})", flush=True)
             result = json.loads(marker.read_text())
+        elif self.stored_only:
+            raise StageMissing(self.workdir, name)
         else:
             result = self._run_stage(name, run, marker)
         if name == self.stop_after:
@@ -70,11 +88,43 @@ class Pipeline:
         print(f"=== {name}", flush=True)
         self.stages.mkdir(parents=True, exist_ok=True)
         start = time.perf_counter()
-        result = {**run(), "stage_wall_s": round(time.perf_counter() - start, 1)}
+        result = {**run(), "stage_wall_s": round(time.perf_counter() - start, 1), "stage_commit": git_commit()}
         text = json.dumps(result, indent=2) + "\n"
         write_text_atomic(marker, text)
         print(f"=== {name}: done in {result['stage_wall_s']:.0f} s", flush=True)
         return json.loads(text)  # what a rerun reads back: the same values on every run
+
+    def store_settings(self, experiment: str, settings: dict) -> None:
+        """Keep the settings of a run of ``experiment`` (``<workdir>/settings/<experiment>.json``), from which its
+        results are regenerated (:func:`stored_settings`)."""
+        (self.workdir / "settings").mkdir(parents=True, exist_ok=True)
+        write_text_atomic(self.workdir / "settings" / f"{experiment}.json", json.dumps(settings, indent=2) + "\n")
+
+    def provenance(self) -> dict:
+        """Where the results of the stages visited so far come from: ``wall_s`` (their compute time, summed),
+        ``commits`` (of the code that ran them, "unknown" for stages stored without one) and ``finished`` (UTC
+        date and time the last of them finished)."""
+        markers = [self.marker(name) for name in dict.fromkeys(self.visited)]
+        results = [json.loads(marker.read_text()) for marker in markers]
+        last = max(marker.stat().st_mtime for marker in markers)
+        return {"wall_s": round(sum(r.get("stage_wall_s", 0.0) for r in results), 1),
+                "commits": sorted({r.get("stage_commit", "unknown") for r in results}),
+                "finished": datetime.datetime.fromtimestamp(last, datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
+
+
+def git_commit(folder: PathLike = ".") -> str:
+    """The short commit of the git checkout ``folder`` is in (the current directory by default); ``unknown``
+    outside a checkout or without git."""
+    try:
+        proc = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=folder, capture_output=True, text=True)
+    except OSError:
+        return "unknown"
+    return (proc.stdout.strip() if proc.returncode == 0 else "") or "unknown"
+
+
+def stored_settings(workdir: PathLike) -> dict[str, dict]:
+    """``{experiment: settings}`` of every experiment run in ``workdir`` (:meth:`Pipeline.store_settings`)."""
+    return {path.stem: json.loads(path.read_text()) for path in sorted((Path(workdir) / "settings").glob("*.json"))}
 
 
 def languages(data: PathLike, source: Optional[str], target: Optional[str]) -> tuple[str, str]:

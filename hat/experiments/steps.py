@@ -106,6 +106,19 @@ def train_subtransformer(data: PathLike, yml: PathLike, common: PathLike, save_d
     return {"checkpoint": str(Path(save_dir) / "checkpoint_best.pt")}
 
 
+def finetune_subtransformer(data: PathLike, yml: PathLike, common: PathLike, supernet: PathLike, save_dir: PathLike,
+                            updates: int, extra: Sequence[Any] = (), output: Optional[PathLike] = None) -> dict:
+    """Fine-tune the SubTransformer ``yml`` from the weights it inherits from the SuperTransformer checkpoint
+    ``supernet`` for ``updates`` updates into ``save_dir``: optimizer, learning-rate schedule, data order and
+    meters start afresh (``--reset-*``); an interrupted fine-tune resumes from its own last checkpoint."""
+    resume = (Path(save_dir) / "checkpoint_last.pt").exists()
+    start = [] if resume else ["--restore-file", supernet, "--reset-optimizer", "--reset-lr-scheduler",
+                               "--reset-dataloader", "--reset-meters"]
+    run_train([data, f"--configs={yml}", f"--sub-configs={common}", "--save-dir", save_dir, "--max-update", updates,
+               "--cpu", *start, *extra], output)
+    return {"checkpoint": str(Path(save_dir) / "checkpoint_best.pt")}
+
+
 # --- latency ----------------------------------------------------------------------------------------------
 
 def latency_dataset(data: PathLike, space: PathLike, csv: PathLike, rows: int, latiter: int, threads: int,
@@ -181,11 +194,13 @@ def interleaved_latency(models: Mapping[str, tuple], data: PathLike, threads: in
 def search(data: PathLike, space: PathLike, checkpoint: PathLike, predictor: PathLike, constraints: Sequence[float],
            write_config_path: PathLike, search_dir: PathLike, *, evo_iter: int, population_size: int,
            parent_size: int, mutation_size: int, crossover_size: int, valid_cnt_max: Optional[int] = None,
-           verify_rounds: int = 3, verify_on_device: Optional[int] = None) -> dict:
+           verify_rounds: int = 3, verify_on_device: Optional[int] = None, seed: int = 1,
+           method: str = "evolution", uniform_layers: bool = False) -> dict:
     """The evolutionary search over the SuperTransformer ``checkpoint`` under the latency ``constraints``
     (ms) of ``predictor`` (:func:`hat.search.runner.run_search`; resumes in ``search_dir``; ``verify_on_device``:
-    the search's ``--verify-on-device K``, 0 to choose by prediction alone); returns its
-    summary (``results``: one per constraint, ``evaluations``, ``plot``...)."""
+    the search's ``--verify-on-device K``, 0 to choose by prediction alone; ``seed``, ``method``,
+    ``uniform_layers``: its ``--seed``, ``--search-method``, ``--uniform-layers``); returns its summary (``results``: one per constraint, ``evaluations``,
+    ``plot``...)."""
     from ..search.runner import parse_search_args, run_search
 
     argv = words([data, f"--configs={space}", "--cpu", "--restore-file", checkpoint, "--ckpt-path", predictor,
@@ -195,7 +210,10 @@ def search(data: PathLike, space: PathLike, checkpoint: PathLike, predictor: Pat
                   "--verify-rounds", verify_rounds,
                   *(["--verify-on-device", verify_on_device] if verify_on_device is not None else []),
                   "--evo-iter", evo_iter, "--population-size", population_size, "--parent-size", parent_size,
-                  "--mutation-size", mutation_size, "--crossover-size", crossover_size])
+                  "--mutation-size", mutation_size, "--crossover-size", crossover_size,
+                  *(["--seed", seed] if seed != 1 else []),
+                  *(["--search-method", method] if method != "evolution" else []),
+                  *(["--uniform-layers"] if uniform_layers else [])])
     show("hat-evo-search", argv)
     return run_search(parse_search_args(argv), log)
 

@@ -203,16 +203,27 @@ class _Run:
     best_per_generation: list[float]
 
 
+METHODS = ("evolution", "random")
+"""How children are drawn: mutations and crossovers of the parents (HAT), or uniformly at random among the
+feasible SubTransformers (the paper's random-search baseline, with the same number of new candidates per
+generation)."""
+
+
 class EvolutionarySearch:
     """Evolutionary search over ``space`` with a loss (``fitness``) and a :class:`CostModel`.
 
-    ``cache=False`` re-evaluates every member of every generation, as the original did.
+    ``cache=False`` re-evaluates every member of every generation, as the original did. ``method="random"``
+    replaces the children by random feasible SubTransformers (:data:`METHODS`). ``uniform_layers`` searches only
+    SubTransformers whose layers share one FFN dim and head count per stack
+    (:meth:`hat.search_space.SearchSpace.uniform_layers` applied to every drawn gene).
     """
 
     def __init__(self, space: SearchSpace, settings: EvolutionSettings, fitness: Fitness, costs: CostModel,
-                 seed: int = 1, cache: bool = True):
+                 seed: int = 1, cache: bool = True, method: str = "evolution", uniform_layers: bool = False):
+        if method not in METHODS:
+            raise ConfigError(f"unknown search method {method!r}: choose {' or '.join(METHODS)}")
         self.space, self.settings, self.fitness, self.costs = space, settings, fitness, costs
-        self.seed, self.cache = seed, cache
+        self.seed, self.cache, self.method, self.uniform_layers = seed, cache, method, uniform_layers
         self.choices = space.gene_choices()
         self.history: list[Evaluation] = []
         self.results: dict[str, SearchResult] = {}
@@ -263,9 +274,11 @@ class EvolutionarySearch:
         run = self._run
         if run is not None and run.constraint != constraints.name:
             raise ConfigError(f"the interrupted search was for {run.constraint}, not {constraints.name}")
+        def uniform() -> Gene:
+            return tuple(rng.choice(c) for c in self.choices)
+
         if run is None:
-            population = self._feasible(lambda: tuple(rng.choice(c) for c in self.choices),
-                                        self.settings.population_size, constraints, "initial population")
+            population = self._feasible(uniform, self.settings.population_size, constraints, "initial population")
             run = _Run(constraints.name, 0, [list(g) for g in population], rng.getstate(), [])
         rng.setstate(run.rng_state)
         settings = self.settings
@@ -282,9 +295,14 @@ class EvolutionarySearch:
                 if on_generation:
                     on_generation(run.generation, best)
                 return best
-            children = self._feasible(lambda: self._mutate(rng, parents), settings.mutation_size, constraints, "mutation")
-            children += self._feasible(lambda: self._crossover(rng, parents), settings.crossover_size, constraints,
-                                       "crossover")
+            if self.method == "random":
+                children = self._feasible(uniform, settings.mutation_size + settings.crossover_size, constraints,
+                                          "random sample")
+            else:
+                children = self._feasible(lambda: self._mutate(rng, parents), settings.mutation_size, constraints,
+                                          "mutation")
+                children += self._feasible(lambda: self._crossover(rng, parents), settings.crossover_size,
+                                           constraints, "crossover")
             run = _Run(constraints.name, run.generation + 1, [list(g) for g in parents + children], rng.getstate(),
                        run.best_per_generation)
             self._run = run
@@ -312,6 +330,8 @@ class EvolutionarySearch:
                     f"{what}: only {len(accepted)} of {count} SubTransformers satisfy {constraints.name} after "
                     f"{tries} tries (smallest predicted latency seen: {fastest:.2f} ms); relax the constraint")
             batch = [draw() for _ in range(min(max(2 * (count - len(accepted)), 16), budget - tries))]
+            if self.uniform_layers:
+                batch = [self.space.uniform_layers(gene) for gene in batch]
             tries += len(batch)
             for gene, estimate in zip(batch, self.costs.estimate(batch, constraints)):
                 fastest = min(fastest, estimate.latency_ms)

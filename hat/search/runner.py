@@ -30,7 +30,7 @@ from ..loading import load_supertransformer
 from ..locks import check_writable_dir, exclusive_output
 from ..models.transformer_super import TransformerSuperModel
 from ..profiling import build_for_profiling, dummy_sentence_length, profile_flops, sampled_params_numel
-from .evolution import Constraints, CostModel, EvolutionarySearch, EvolutionSettings, SearchResult
+from .evolution import METHODS, Constraints, CostModel, EvolutionarySearch, EvolutionSettings, SearchResult
 from .fitness import ValidationLoss
 from .outputs import (default_search_dir, output_yaml_path, read_state, write_history, write_state, write_summary, PLOT)
 from .plot import plot_search
@@ -66,6 +66,12 @@ def add_evo_args(parser) -> None:
                        help="validation batches (not sentences, as in the original) per loss evaluation")
     group.add_argument("--search-dir", help="folder for state, history, plot and summary "
                                             "(default: <save-dir>/evo_search/<write-config-path stem>)")
+    group.add_argument("--search-method", choices=METHODS, default="evolution",
+                       help="evolution (HAT); random: every generation's new candidates drawn at random among the "
+                            "feasible SubTransformers (the paper's baseline; same evaluations per generation)")
+    group.add_argument("--uniform-layers", action="store_true",
+                       help="search only SubTransformers whose layers share one FFN dim and head count per stack "
+                            "(the design-space ablation)")
     group.add_argument("--no-cache", action="store_true",
                        help="re-evaluate every member of every generation, as the original (for comparisons)")
     group.add_argument("--verify-on-device", type=int, metavar="K", default=None,
@@ -118,7 +124,9 @@ def search_settings(args: Namespace, space: SearchSpace, settings: EvolutionSett
         stat = Path(path).stat()
         return {"path": str(Path(path).resolve()), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
 
-    return {"schedule": dataclasses.asdict(settings), "seed": args.seed, "cache": not args.no_cache,
+    variant = {**({} if args.search_method == "evolution" else {"method": args.search_method}),
+               **({"uniform_layers": True} if args.uniform_layers else {})}  # (absent from older states)
+    return {"schedule": dataclasses.asdict(settings), **variant, "seed": args.seed, "cache": not args.no_cache,
             "latency_constraints": args.latency_constraint, "max_params": args.max_params, "max_flops": args.max_flops,
             "search_space": {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(space).items()},
             "restore_file": file_id(args.restore_file), "predictor": file_id(args.ckpt_path),
@@ -282,7 +290,8 @@ def _run_search(args: Namespace, prepared: SearchSetup, search_dir: Path, log) -
     fitness = build_fitness(args, prepared.model)
     log(f"| fitness: validation loss on {len(fitness.batches)} batches ({fitness.sentences} sentences) of "
         f"'{args.valid_subset.split(',')[0]}'; search folder {search_dir}")
-    search = EvolutionarySearch(space, settings, fitness, costs, seed=args.seed, cache=not args.no_cache)
+    search = EvolutionarySearch(space, settings, fitness, costs, seed=args.seed, cache=not args.no_cache,
+                                method=args.search_method, uniform_layers=args.uniform_layers)
     if saved is not None:
         search.load_state(saved)
         log(f"| resuming the search in {search_dir}: {search.evaluations} evaluations done")
@@ -335,6 +344,7 @@ def _run_search(args: Namespace, prepared: SearchSetup, search_dir: Path, log) -
         "evaluations_original_schedule": settings.original_evaluations * len(all_constraints),
         "wall_s": time.perf_counter() - started,
         "search_dir": str(search_dir), "plot": str(search_dir / PLOT), "seed": args.seed, "cache": not args.no_cache,
+        "method": args.search_method, "uniform_layers": args.uniform_layers,
     }
     write_summary(search_dir, summary)
     return summary

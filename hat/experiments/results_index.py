@@ -1,0 +1,130 @@
+"""``docs/results/README.md``: each of the paper's findings next to its result at CPU scale, computed from the
+stored pages' JSON (``<name>.json``) and provenance (``<name>.run.json``); a page not written yet is listed as
+such."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Callable, Optional
+
+from ..evaluation.comparison import Point, compare
+from ..io import PathLike, write_text_atomic
+from .weight_sharing import kendall_tau
+
+TAU_REPRODUCES = 0.7
+"""Kendall's tau from which the inherited ranking counts as the from-scratch one (0.7: at most 15 % of the pairs
+swapped)."""
+MAPE_ACCURATE = 10.0
+"""Test MAPE (%) up to which a latency predictor counts as accurate."""
+
+
+def _main(rows: list[dict]) -> tuple[str, str]:
+    points = {f: [Point(r["name"], r["latency_ms"], r["bleu"], r.get("bleu_std") or 0.0) for r in rows
+                  if r["family"] == f] for f in ("hat", "baseline")}
+    verdicts = compare(points["hat"], points["baseline"])
+    beaten = sum(v.beaten for v in verdicts)
+    beyond = sum(bool(v.beyond_spread) for v in verdicts)
+    verdict = "yes" if beaten == len(verdicts) else "partly" if beaten else "no"
+    return f"{beaten} of {len(verdicts)} baselines beaten ({beyond} beyond the seeds' spread)", verdict
+
+
+def _inherited(rows: list[dict]) -> tuple[str, str]:
+    tau = kendall_tau([r["inherited_bleu"] for r in rows], [r["scratch_bleu"] for r in rows])
+    gaps = [r["scratch_bleu"] - r["inherited_bleu"] for r in rows]
+    found = (f"Kendall's tau {'undefined' if tau is None else f'{tau:.2f}'} over {len(rows)} SubTransformers; "
+             f"gap {min(gaps):+.2f} to {max(gaps):+.2f} BLEU")
+    verdict = "undetermined" if tau is None else "no" if tau <= 0 else "yes" if tau >= TAU_REPRODUCES else "partly"
+    return found, verdict
+
+
+def _finetune(rows: list[dict]) -> tuple[str, str]:
+    matched = [r["gap"] >= -(r["scratch_bleu_std"] ** 2 + r["finetune_bleu_std"] ** 2) ** 0.5 for r in rows]
+    gaps = ", ".join(f"{r['gap']:+.2f}" for r in rows)
+    found = f"fine-tuned - from scratch: {gaps} BLEU with a quarter of the updates"
+    return found, "yes" if all(matched) else "partly" if any(matched) else "no"
+
+
+def _search_vs_random(rows: list[dict]) -> tuple[str, str]:
+    from .search_comparison import mean_curves
+
+    curves = mean_curves(rows)
+    finals = {method: float(mean[-1]) for method, (_, mean, _) in curves.items()}
+    found = ", ".join(f"{method} {loss:.4f}" for method, loss in finals.items())
+    verdict = "yes" if finals.get("evolution", float("inf")) < finals.get("random", float("-inf")) else "no"
+    return f"mean best validation loss (bits): {found}", verdict
+
+
+def _design_space(rows: list[dict]) -> tuple[str, str]:
+    by = {r["variant"]: r for r in rows}
+    gains = {variant: by["full-space"]["bleu"] - r["bleu"] for variant, r in by.items() if variant != "full-space"}
+    found = "; ".join(f"full space vs {variant}: {gain:+.2f} BLEU" for variant, gain in gains.items())
+    helped = sum(gain > 0 for gain in gains.values())
+    return found + " (one seed)", "yes" if helped == len(gains) else "partly" if helped else "no"
+
+
+def _predictor(rows: list[dict]) -> tuple[str, str]:
+    best = {}
+    for r in rows:
+        best[r["dataset"]] = min(best.get(r["dataset"], r), r, key=lambda row: row["rmse"])
+    found = "; ".join(f"{name}: {r['model']} {r['rmse']:.1f} ms ({r['mape']:.1f} %)" for name, r in best.items())
+    accurate = sum(r["mape"] <= MAPE_ACCURATE for r in best.values())
+    return f"best test RMSE (MAPE) per dataset: {found}", "yes" if accurate == len(best) else "partly" if accurate else "no"
+
+
+def _deployment(rows: list[dict]) -> tuple[str, str]:
+    hat = [r for r in rows if r["family"] == "hat" and r["backend"] == "onnxruntime-int8"]
+    ratios = ", ".join(f"{r['ratio_to_torch']:.2f}x" for r in hat)
+    return f"int8 ONNX Runtime latency of the searched models: {ratios} of PyTorch's", "beyond the paper"
+
+
+EXPERIMENTS: list[tuple[str, str, str, Optional[Callable[[list], tuple[str, str]]]]] = [
+    ("multi30k_en_de", "main figures, Raspberry Pi table",
+     "searched SubTransformers beat Transformers of uniform sizes: higher BLEU at equal latency, or equal BLEU "
+     "faster (up to 3x on a Raspberry Pi)", _main),
+    ("multi30k_inherited_vs_scratch", "inherited vs from-scratch table",
+     "inherited weights rank SubTransformers as training from scratch does (a 0.9-2.0 BLEU gap)", _inherited),
+    ("multi30k_finetune", "fine-tuning table",
+     "a short fine-tune of the inherited weights matches training from scratch", _finetune),
+    ("multi30k_search_vs_random", "evolutionary vs random search figure",
+     "evolution finds lower validation loss than random search for the same evaluations", _search_vs_random),
+    ("predictor_accuracy", "predicted vs measured latency figure", "the latency predictor is accurate", _predictor),
+    ("multi30k_design_space", "design-space ablation",
+     "arbitrary encoder-decoder attention and heterogeneous layers improve the searched models", _design_space),
+    ("multi30k_deployment", "quantization table (and deployment, beyond the paper)",
+     "K-means quantization (8 and 4 bits) makes the SubTransformer several times smaller with little BLEU loss; "
+     "here also ONNX Runtime int8", _deployment),
+]
+"""Every page: its name, the paper's table or figure, what the paper found, and the summary of our JSON (None:
+the experiment is not built yet)."""
+
+
+def index_markdown(results_dir: PathLike) -> str:
+    """The index page of ``results_dir``."""
+    results_dir = Path(results_dir)
+    lines = ["# The paper's findings at CPU scale", "",
+             "Written by `hat-results` (and by every experiment run) from the pages' stored JSON; each page states its "
+             "command, machine, commits, date, seeds and compute time, and discusses what it does not show. "
+             f"Reproduces: the rule of the page (inherited ranking: Kendall's tau >= {TAU_REPRODUCES}; fine-tuning: "
+             "no model below from scratch by more than the seeds' spread).", "",
+             "| paper | the paper found | page | what we found here | reproduces? | compute | seeds |",
+             "|---|---|---|---|---|---|---|"]
+    for name, where, paper, summarize in EXPERIMENTS:
+        page, run = results_dir / f"{name}.json", results_dir / f"{name}.run.json"
+        if summarize is None or not page.is_file() or not run.is_file():
+            status = ("not built yet" if summarize is None else "not run yet" if not page.is_file() else
+                      f"[a page]({name}.md) from an earlier version, without the stored provenance: to be rerun")
+            lines.append(f"| {where} | {paper} | `{name}` | {status} | - | - | - |")
+            continue
+        found, verdict = summarize(json.loads(page.read_text()))
+        info = json.loads(run.read_text())
+        hours, minutes = divmod(round(info["wall_s"] / 60), 60)
+        seeds = ", ".join(map(str, info["seeds"])) or "-"
+        lines.append(f"| {where} | {paper} | [{name}]({name}.md) | {found} | {verdict} | {hours} h {minutes:02d} min "
+                     f"({info['finished'][:10]}) | {seeds} |")
+    return "\n".join(lines) + "\n"
+
+
+def write_index(results_dir: PathLike) -> None:
+    """``<results_dir>/README.md`` (:func:`index_markdown`)."""
+    Path(results_dir).mkdir(parents=True, exist_ok=True)
+    write_text_atomic(Path(results_dir) / "README.md", index_markdown(results_dir))
