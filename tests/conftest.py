@@ -139,6 +139,34 @@ def synthetic_latency(configs):
     return 1.0 + f[:, 1] * f[:, 0] * f[:, 2] / 2000 + f[:, 5] * f[:, 4] * (f[:, 6] + 3 * f[:, 9]) / 500
 
 
+@pytest.fixture(scope="session")
+def short_bin(tmp_path_factory):
+    """A synthetic corpus with short valid and test splits, for pipelines that test every model they train."""
+    from hat.data.binarize import binarize
+    from hat.data.synthetic import write_synthetic_corpus
+
+    root = tmp_path_factory.mktemp("short")
+    write_synthetic_corpus(root / "text", sizes=(300, 24, 12), vocab_size=20)
+    return binarize(root / "text", root / "bin", "src", "tgt")
+
+
+def reproduction_cmd(tmp_path, data, *extra):
+    """``scripts/reproduce_multi30k.sh`` with tiny sizes on ``data`` (work folder ``tmp_path/work``, results in
+    ``tmp_path/results``): one searched SubTransformer and one baseline, so that every experiment stays short."""
+    space, common = tmp_path / "space.yml", tmp_path / "common.yml"
+    space.write_text(TINY_SPACE_YAML)
+    common.write_text(TINY_SPACE_YAML + "train-subtransformer: True\n")
+    return ["bash", "scripts/reproduce_multi30k.sh", "--workdir", str(tmp_path / "work"), "--results-dir",
+            str(tmp_path / "results"), "--data", str(data), "--space", str(space), "--common", str(common),
+            "--supernet-updates", "20", "--train-updates", "10", "--latency-rows", "12", "--latiter", "2",
+            "--lat-rounds", "1", "--evo-iter", "2", "--population-size", "8", "--parent-size", "2",
+            "--mutation-size", "3", "--crossover-size", "3", "--valid-cnt-max", "2", "--baselines", "32,64,4,3,3",
+            "--final-latiter", "2", "--quantiles", "0.5", "0.5", "0.5",
+            # choose by prediction: the on-device verification has its own tests (test_search_verify.py); here a
+            # VM whose speed drifts between the 12-row latency dataset and the search would fail the pipeline
+            "--verify-on-device", "0", *extra]
+
+
 def run(cmd, timeout=600, env=None):
     """Run a command in the project root; shell wrappers get this Python as ``$PYTHON``."""
     import os
@@ -212,3 +240,9 @@ def serve_files(files: dict):
         yield httpd
     finally:
         httpd.shutdown()
+
+
+def pytest_collection_modifyitems(items):
+    """Tests marked ``slow`` (the pipelines end to end, minutes each) first: xdist hands out files in collection
+    order, so the longest start at once on both workers instead of ending the run on one."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
