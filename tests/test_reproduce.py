@@ -1,7 +1,7 @@
 """scripts/reproduce_multi30k.sh (hat.experiments.multi30k) end to end with tiny sizes on the synthetic corpus
-(so the script cannot rot): HAT vs the baselines with two seeds, then the experiments that reuse its models, and
-every page again from the stored stages (tests/test_reproduce_search.py and test_reproduce_deployment.py: the
-others)."""
+(so the script cannot rot): HAT vs the baselines with two seeds, then every experiment that reuses its work folder,
+every page again from the stored stages, and the deployment on ONNX Runtime."""
+import importlib.util
 import json
 import sys
 
@@ -9,6 +9,7 @@ import pytest
 
 from conftest import reproduction_cmd, run
 from hat.experiments.stages import validation_curves
+from hat.search_space import active_config, read_subtransformer_yaml
 
 
 @pytest.mark.slow
@@ -56,6 +57,53 @@ def test_reproduction_stages_run_end_to_end_and_write_the_results(short_bin, tmp
                for row in tuned)
     assert (tmp_path / "work" / "models" / tuned[0]["name"] / "finetune_seed1" / "checkpoint_last.pt").is_file()
 
+    # evolution vs random search at the middle constraint: two search seeds each, then the winners trained
+    compared = run([*cmd, "--experiment", "multi30k_search_vs_random", "--search-seeds", "1", "2",
+                    "--comparison-generations", "2"], timeout=600)
+    assert compared.returncode == 0, compared.stdout[-3000:] + compared.stderr[-3000:]
+    curves = json.loads((results / "multi30k_search_vs_random.json").read_text())
+    assert {(r["method"], r["seed"]) for r in curves} == {(m, s) for m in ("evolution", "random") for s in (1, 2)}
+    for method, seed in {(r["method"], r["seed"]) for r in curves}:
+        run_rows = [r for r in curves if (r["method"], r["seed"]) == (method, seed)]
+        history = [json.loads(line) for line in (tmp_path / "work" / f"search_{method}_seed{seed}" / "history.jsonl")
+                   .read_text().splitlines()]
+        assert run_rows[-1]["evaluations"] == len(history)  # (no verification: every line is an evaluation)
+        assert run_rows[-1]["best_loss"] == min(h["loss"] for h in history)
+        assert all(a["best_loss"] >= b["best_loss"] and a["evaluations"] < b["evaluations"]
+                   for a, b in zip(run_rows, run_rows[1:]))
+    assert "=== train_random-winner_seed1" in compared.stdout and "train_hat" not in compared.stdout
+    page = (results / "multi30k_search_vs_random.md").read_text()
+    assert "| evolution |" in page and "| random |" in page
+
+    # the design-space ablation reuses the evolution seed-1 search above and searches two smaller spaces
+    ablation = run([*cmd, "--experiment", "multi30k_design_space", "--comparison-generations", "2"], timeout=600)
+    assert ablation.returncode == 0, ablation.stdout[-3000:] + ablation.stderr[-3000:]
+    assert "=== search_evolution_seed1: done before, skipped" in ablation.stdout
+    variants = {r["variant"]: r for r in json.loads((results / "multi30k_design_space.json").read_text())}
+    assert list(variants) == ["full-space", "no-arbitrary-attn", "uniform-layers"]
+    from hat.search_space import active_config, read_subtransformer_yaml
+    no_attn = active_config(read_subtransformer_yaml(tmp_path / "work" / "search_evolution_no_arbitrary_attn_seed1" /
+                                                     "hat.yml"))
+    assert set(no_attn["decoder"]["decoder_arbitrary_ende_attn"]) == {-1}
+    uniform = active_config(read_subtransformer_yaml(tmp_path / "work" / "search_evolution_uniform_layers_seed1" /
+                                                     "hat.yml"))
+    assert len(set(uniform["encoder"]["encoder_ffn_embed_dim"])) == len(set(uniform["decoder"]["decoder_ffn_embed_dim"])) == 1
+    assert all(r["latency_ms"] > 0 and 0 <= r["bleu"] <= 100 for r in variants.values())
+
+    # the design-space ablation reuses the evolution seed-1 search above and searches two smaller spaces
+    ablation = run([*cmd, "--experiment", "multi30k_design_space", "--comparison-generations", "2"], timeout=600)
+    assert ablation.returncode == 0, ablation.stdout[-3000:] + ablation.stderr[-3000:]
+    assert "=== search_evolution_seed1: done before, skipped" in ablation.stdout
+    variants = {r["variant"]: r for r in json.loads((results / "multi30k_design_space.json").read_text())}
+    assert list(variants) == ["full-space", "no-arbitrary-attn", "uniform-layers"]
+    no_attn = active_config(read_subtransformer_yaml(tmp_path / "work" / "search_evolution_no_arbitrary_attn_seed1" /
+                                                     "hat.yml"))
+    assert set(no_attn["decoder"]["decoder_arbitrary_ende_attn"]) == {-1}
+    uniform = active_config(read_subtransformer_yaml(tmp_path / "work" / "search_evolution_uniform_layers_seed1" /
+                                                     "hat.yml"))
+    assert len(set(uniform["encoder"]["encoder_ffn_embed_dim"])) == len(set(uniform["decoder"]["decoder_ffn_embed_dim"])) == 1
+    assert all(r["latency_ms"] > 0 and 0 <= r["bleu"] <= 100 for r in variants.values())
+
     # the predictor on this run's latency dataset and on a "released" one (a copy, without the probe's sidecar)
     released = tmp_path / "released"
     released.mkdir()
@@ -79,11 +127,48 @@ def test_reproduction_stages_run_end_to_end_and_write_the_results(short_bin, tmp
     regenerated = run([sys.executable, "-m", "hat.cli.results", "--workdir", str(tmp_path / "work"), "--results-dir",
                        str(again)], timeout=300)
     assert regenerated.returncode == 0, regenerated.stdout[-3000:] + regenerated.stderr[-3000:]
-    pages = ("multi30k_en_de", "multi30k_inherited_vs_scratch", "multi30k_finetune", "predictor_accuracy")
+    pages = ("multi30k_en_de", "multi30k_inherited_vs_scratch", "multi30k_finetune", "multi30k_search_vs_random",
+             "multi30k_design_space", "predictor_accuracy")
     for path in [f"{name}{suffix}" for name in pages for suffix in (".json", ".md", ".run.json")] + ["README.md"]:
         assert (again / path).read_text() == (results / path).read_text(), path
     index = (results / "README.md").read_text()
-    assert all(f"[{name}]({name}.md)" in index for name in pages) and "| `multi30k_design_space` | not run yet |" in index
+    assert all(f"[{name}]({name}.md)" in index for name in pages) and "not built yet" not in index
+
+    if importlib.util.find_spec("onnxruntime") is None:  # (pip install -e ".[deploy]")
+        return
+    # the same trained models deployed on ONNX Runtime: the stages of the run above are not run again
+    deployed = run([*cmd, "--experiment", "multi30k_deployment"], timeout=600)
+    assert deployed.returncode == 0, deployed.stdout[-3000:] + deployed.stderr[-3000:]
+    assert all(f"=== train_{row['name']}_seed1: done before, skipped" in deployed.stdout for row in rows)
+    rows = json.loads((results / "multi30k_deployment.json").read_text())
+    assert len(rows) == 3 * len(families)
+    for name in {row["name"] for row in rows}:
+        by = {row["backend"]: row for row in rows if row["name"] == name}
+        assert set(by) == {"torch", "onnxruntime", "onnxruntime-int8"}
+        assert by["torch"]["ratio_to_torch"] == 1.0 and by["torch"]["identical_to_torch"] == 1.0
+        assert by["onnxruntime"]["identical_to_torch"] >= 0.9  # float32: the same hypotheses but for near ties
+        assert min(row["size_bytes"] for row in by.values()) > 0  # (int8 graphs of models this tiny are not smaller)
+        assert all(row["latency_ms"] > 0 and 0 <= row["bleu"] <= 100 for row in by.values())
+    page = (results / "multi30k_deployment.md").read_text()
+    assert "searched SubTransformers meet both goals" in page and "Searching for the engine you deploy on" in page
+    # the paper's quantization table: K-means 8 and 4 bits are smaller than float32, 4 bits smaller than 8
+    table = json.loads((results / "multi30k_deployment_quantization.json").read_text())
+    assert len(table) == 4 * len(families)
+    for name in {row["name"] for row in table}:
+        by = {row["method"]: row for row in table if row["name"] == name}
+        assert by["float32"]["size_ratio"] == 1.0
+        assert by["K-means 4-bit"]["size_bytes"] < by["K-means 8-bit"]["size_bytes"] < by["float32"]["size_bytes"]
+        assert all(0 <= row["bleu"] <= 100 for row in by.values())
+    assert "## Quantization (the paper's table)" in page
+    # the search repeated for the int8 engine: one winner per PyTorch winner's measured int8 latency
+    cross = json.loads((results / "multi30k_deployment_engine_search.json").read_text())
+    hat = {r["name"] for r in rows if r["family"] == "hat"}
+    assert 1 <= len(cross) <= len(hat)
+    for c in cross:
+        assert c["torch_winner"] in hat and c["engine_winner"] == f"hat-int8@{c['constraint_ms']:g}ms"
+        assert min(c[f"{who}_{b}_ms"] for who in ("torch_winner", "engine_winner")
+                   for b in ("torch", "onnxruntime-int8")) > 0
+    assert (results / "multi30k_deployment.png").read_bytes()[:4] == b"\x89PNG"
 
 def test_a_baseline_is_beaten_by_bleu_at_no_more_latency_or_by_speed_at_no_less_bleu():
     from hat.evaluation.comparison import Point, compare
