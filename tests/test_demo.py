@@ -8,7 +8,7 @@ from conftest import ROOT
 
 TINY = ["--supernet-updates", "30", "--subtransformer-updates", "20", "--latency-rows", "12", "--latiter", "2",
         "--evo-iter", "2", "--population-size", "8", "--parent-size", "2", "--mutation-size", "3",
-        "--crossover-size", "3", "--synthetic-sizes", "300", "40", "40", "--constraint-quantile", "0.8",
+        "--crossover-size", "3", "--synthetic-sizes", "300", "24", "12", "--constraint-quantile", "0.8",
         "--lat-rounds", "2", "--quiet"]
 STAGES = ("data", "supertransformer", "latency_dataset", "latency_predictor", "evo_search", "subtransformer", "test")
 

@@ -276,7 +276,14 @@ def test_evo_search_killed_and_rerun_gives_the_uninterrupted_result(trained_supe
     assert other.returncode == 2 and "other settings" in other.stderr and "seed" in other.stderr
 
 
-def test_evo_search_errors_are_one_clear_line(trained_supernet, tmp_path):
+def test_evo_search_errors_are_one_clear_line(trained_supernet, tmp_path, capsys):
+    from hat.cli import evo_search, run_cli
+
+    def run(cmd):  # in process (a subprocess per case costs an import of fairseq each): exit code and stderr
+        code = run_cli(evo_search.main, cmd[2:])
+        captured = capsys.readouterr()
+        return subprocess.CompletedProcess(cmd, code, captured.out, captured.err)
+
     net = trained_supernet
     smallest = synthetic_latency([net["space"].smallest()])[0]
     proc = run(evo_cmd(net, tmp_path / "x.yml", "--latency-constraint", f"{smallest / 3:.3f}"))

@@ -262,7 +262,7 @@ def _searched_models(search: dict, common: str, prefix: str) -> "OrderedDict[str
 
 def _train_and_test(settings: Multi30kSettings, pipeline: Pipeline, data: Path, models: dict) -> None:
     """Train every model from scratch with the same budget once per seed (every model's first seed before any
-    second one), then test each (BLEU, #params, FLOPs): stages. Each model gets the mean and std over its seeds
+    second one), then test each (BLEU; #params and FLOPs with the first seed): stages. Each model gets the mean and std over its seeds
     (:func:`hat.experiments.seeds.over_seeds`), its first seed's ``checkpoint`` and that checkpoint's BLEU
     (``checkpoint_bleu``)."""
     walls: dict = {}
@@ -278,8 +278,9 @@ def _train_and_test(settings: Multi30kSettings, pipeline: Pipeline, data: Path, 
         for seed in settings.seeds:
             checkpoint = model_dir(pipeline, name, seed) / "checkpoint_best.pt"
             per_seed[seed] = {**pipeline.stage(f"test_{seed_name(name, seed)}", lambda model=model,
-                                               checkpoint=checkpoint: steps.test_subtransformer(
-                data, checkpoint, model["yml"], model["common"])), "train_wall_s": walls[name, seed]}
+                                               checkpoint=checkpoint, seed=seed: steps.test_subtransformer(
+                data, checkpoint, model["yml"], model["common"], profile=seed == settings.seeds[0])),
+                "train_wall_s": walls[name, seed]}
         first = settings.seeds[0]
         model.update(over_seeds(per_seed), checkpoint=str(model_dir(pipeline, name, first) / "checkpoint_best.pt"),
                      checkpoint_bleu=per_seed[first]["bleu"])

@@ -22,8 +22,8 @@ def mean_std(values: Sequence[float]) -> tuple[float, float]:
 def over_seeds(per_seed: dict[int, dict]) -> dict:
     """``{seed: test result}`` -> the model's row fields: the mean of :data:`PER_SEED` (``bleu``...), their standard
     deviations (``bleu_std``...), ``seeds`` and ``per_seed``, and the seed-independent fields of the first seed
-    (``params``, ``flops``)."""
-    first = per_seed[min(per_seed)]
+    (the dict's first entry: ``params``, ``flops``, counted with it alone)."""
+    first = next(iter(per_seed.values()))
     row = {key: value for key, value in first.items() if key not in PER_SEED and not key.startswith("stage_")}
     for key in PER_SEED:
         row[key], row[f"{key}_std"] = mean_std([result[key] for result in per_seed.values()])

@@ -220,10 +220,12 @@ def search(data: PathLike, space: PathLike, checkpoint: PathLike, predictor: Pat
 
 # --- test -------------------------------------------------------------------------------------------------
 
-def test_subtransformer(data: PathLike, checkpoint: PathLike, yml: PathLike, common: PathLike) -> dict:
+def test_subtransformer(data: PathLike, checkpoint: PathLike, yml: PathLike, common: PathLike,
+                        profile: bool = True) -> dict:
     """BLEU and SacreBLEU on the test split (one generation by :func:`hat.evaluation.testing.test_bleu`,
-    scored both ways) and #params / FLOPs (:func:`hat.profiling.profile_subtransformer`) of the
-    SubTransformer ``yml`` trained into ``checkpoint``."""
+    scored both ways) and, with ``profile``, #params / FLOPs (:func:`hat.profiling.profile_subtransformer`: they
+    depend on ``yml`` alone, so one count per SubTransformer) of the SubTransformer ``yml`` trained into
+    ``checkpoint``."""
     from ..evaluation.bleu import paper_bleu, read_generation
     from ..evaluation.testing import test_bleu
     from ..profiling import profile_subtransformer
@@ -232,11 +234,13 @@ def test_subtransformer(data: PathLike, checkpoint: PathLike, yml: PathLike, com
     show("hat-bleu", [checkpoint, yml, "normal", "--data", data])
     bleu = test_bleu(checkpoint, yml, data, "normal")
     hypotheses, references = read_generation(bleu["output"])
+    scores = {"bleu": bleu["score"], "sacrebleu": paper_bleu(hypotheses, references, "sacre").score}
+    if not profile:
+        return scores
     argv = words([data, f"--configs={yml}", f"--sub-configs={common}"])
     show("hat-train", [*argv, "--profile-flops"])
     counted = profile_subtransformer(parse_train_args(argv))
-    return {"bleu": bleu["score"], "sacrebleu": paper_bleu(hypotheses, references, "sacre").score,
-            "params": counted["params"], "flops": counted["flops"]}
+    return {**scores, "params": counted["params"], "flops": counted["flops"]}
 
 
 test_subtransformer.__test__ = False  # a step, not a test: pytest must not collect it where it is imported

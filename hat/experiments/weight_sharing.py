@@ -89,7 +89,7 @@ def inherited_rows(pipeline: Pipeline, data: Path, models: Mapping[str, dict], s
     rows = []
     for name, model in models.items():
         inherited = pipeline.stage(f"inherited_{name}", lambda model=model: steps.test_subtransformer(
-            data, supernet, model["yml"], model["common"]))
+            data, supernet, model["yml"], model["common"], profile=False))
         rows.append({"name": name, "family": model["family"], "inherited_bleu": inherited["bleu"],
                      "scratch_bleu": model["bleu"], "scratch_bleu_std": model["bleu_std"], "seeds": model["seeds"],
                      "gap": model["bleu"] - inherited["bleu"], "latency_ms": latency[name]["latency_ms"],
@@ -113,7 +113,7 @@ def finetune_rows(pipeline: Pipeline, data: Path, models: Mapping[str, dict], su
                 ["--seed", seed, "--no-progress-bar", "--log-format", "simple"]))["stage_wall_s"])
             bleu.append(pipeline.stage(f"test_finetune_{seed_name(name, seed)}", lambda model=model,
                                        save_dir=save_dir: steps.test_subtransformer(
-                data, save_dir / "checkpoint_best.pt", model["yml"], model["common"]))["bleu"])
+                data, save_dir / "checkpoint_best.pt", model["yml"], model["common"], profile=False))["bleu"])
         (finetune, finetune_std), (finetune_wall, _) = mean_std(bleu), mean_std(walls)
         rows.append({"name": name, "finetune_bleu": finetune, "finetune_bleu_std": finetune_std,
                      "finetune_updates": updates // FINETUNE_SHARE, "finetune_wall_s": finetune_wall,
