@@ -3,7 +3,6 @@
 every page again from the stored stages, and the deployment on ONNX Runtime."""
 import importlib.util
 import json
-import subprocess
 import sys
 
 import pytest
@@ -14,17 +13,9 @@ from hat.search_space import active_config, read_subtransformer_yaml
 
 
 @pytest.mark.slow
-def test_reproduction_stages_run_end_to_end_and_write_the_results(short_bin, tmp_path, capsys):
+def test_reproduction_stages_run_end_to_end_and_write_the_results(short_bin, tmp_path):
     results = tmp_path / "results"
     cmd = reproduction_cmd(tmp_path, short_bin, "--seeds", "1", "2")
-
-    def run_experiment(cmd):
-        """The script's command in this process (the first run above goes through the script itself)."""
-        from hat.cli import reproduce_multi30k, run_cli
-
-        code = run_cli(reproduce_multi30k.main, cmd[2:])
-        captured = capsys.readouterr()
-        return subprocess.CompletedProcess(cmd, code, captured.out, captured.err)
 
     proc = run(cmd, timeout=600)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
@@ -48,7 +39,7 @@ def test_reproduction_stages_run_end_to_end_and_write_the_results(short_bin, tmp
     # inherited vs from scratch: the space's corners are trained, the other models are reused (the later
     # experiments with the first seed only, to keep this test short)
     cmd[-3:] = ["--seeds", "1"]
-    inherited = run_experiment([*cmd, "--experiment", "multi30k_inherited_vs_scratch"])
+    inherited = run([*cmd, "--experiment", "multi30k_inherited_vs_scratch"])
     assert inherited.returncode == 0, inherited.stdout[-3000:] + inherited.stderr[-3000:]
     assert all(f"=== train_{row['name']}_seed1: done before, skipped" in inherited.stdout for row in rows)
     table = {row["name"]: row for row in json.loads((results / "multi30k_inherited_vs_scratch.json").read_text())}
@@ -59,7 +50,7 @@ def test_reproduction_stages_run_end_to_end_and_write_the_results(short_bin, tmp
     assert table["largest"]["params"] > table["smallest"]["params"]
     assert "Kendall's tau" in (results / "multi30k_inherited_vs_scratch.md").read_text()
 
-    finetune = run_experiment([*cmd, "--experiment", "multi30k_finetune"])
+    finetune = run([*cmd, "--experiment", "multi30k_finetune"])
     assert finetune.returncode == 0, finetune.stdout[-3000:] + finetune.stderr[-3000:]
     tuned = json.loads((results / "multi30k_finetune.json").read_text())
     assert {row["name"] for row in tuned} == hat
@@ -68,8 +59,8 @@ def test_reproduction_stages_run_end_to_end_and_write_the_results(short_bin, tmp
     assert (tmp_path / "work" / "models" / tuned[0]["name"] / "finetune_seed1" / "checkpoint_last.pt").is_file()
 
     # evolution vs random search at the middle constraint: two search seeds each, then the winners trained
-    compared = run_experiment([*cmd, "--experiment", "multi30k_search_vs_random", "--search-seeds", "1", "2",
-                               "--comparison-generations", "2"])
+    compared = run([*cmd, "--experiment", "multi30k_search_vs_random", "--search-seeds", "1", "2",
+                    "--comparison-generations", "2"], timeout=600)
     assert compared.returncode == 0, compared.stdout[-3000:] + compared.stderr[-3000:]
     curves = json.loads((results / "multi30k_search_vs_random.json").read_text())
     assert {(r["method"], r["seed"]) for r in curves} == {(m, s) for m in ("evolution", "random") for s in (1, 2)}
@@ -86,7 +77,7 @@ def test_reproduction_stages_run_end_to_end_and_write_the_results(short_bin, tmp
     assert "| evolution |" in page and "| random |" in page
 
     # the design-space ablation reuses the evolution seed-1 search above and searches two smaller spaces
-    ablation = run_experiment([*cmd, "--experiment", "multi30k_design_space", "--comparison-generations", "2"])
+    ablation = run([*cmd, "--experiment", "multi30k_design_space", "--comparison-generations", "2"])
     assert ablation.returncode == 0, ablation.stdout[-3000:] + ablation.stderr[-3000:]
     assert "=== search_evolution_seed1: done before, skipped" in ablation.stdout
     variants = {r["variant"]: r for r in json.loads((results / "multi30k_design_space.json").read_text())}
@@ -103,8 +94,8 @@ def test_reproduction_stages_run_end_to_end_and_write_the_results(short_bin, tmp
     released = tmp_path / "released"
     released.mkdir()
     (released / "copy.csv").write_bytes((tmp_path / "work" / "latency" / "latency.csv").read_bytes())
-    accuracy = run_experiment([*cmd, "--experiment", "predictor_accuracy", "--released-latency", str(released),
-                               "--mlp-train-steps", "100"])
+    accuracy = run([*cmd, "--experiment", "predictor_accuracy", "--released-latency", str(released),
+                    "--mlp-train-steps", "100"], timeout=600)
     assert accuracy.returncode == 0, accuracy.stdout[-3000:] + accuracy.stderr[-3000:]
     scored = json.loads((results / "predictor_accuracy.json").read_text())
     assert {(r["dataset"], r["model"]) for r in scored} == {(d, m) for d in ("multi30k_ende_this_cpu", "copy")
@@ -132,7 +123,7 @@ def test_reproduction_stages_run_end_to_end_and_write_the_results(short_bin, tmp
     if importlib.util.find_spec("onnxruntime") is None:  # (pip install -e ".[deploy]")
         return
     # the same trained models deployed on ONNX Runtime: the stages of the run above are not run again
-    deployed = run_experiment([*cmd, "--experiment", "multi30k_deployment"])
+    deployed = run([*cmd, "--experiment", "multi30k_deployment"])
     assert deployed.returncode == 0, deployed.stdout[-3000:] + deployed.stderr[-3000:]
     assert all(f"=== train_{row['name']}_seed1: done before, skipped" in deployed.stdout for row in rows)
     rows = json.loads((results / "multi30k_deployment.json").read_text())
