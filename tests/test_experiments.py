@@ -228,3 +228,26 @@ def test_best_so_far_rows_and_their_mean_curves(tmp_path):
     # both seeds from evaluation 2 to 4: seed 1 is 5, 4, 4; seed 2 is 7, 7, 2
     assert grid.tolist() == [2, 3, 4] and mean.tolist() == [6.0, 5.5, 3.0]
     assert std == pytest.approx([2 ** 0.5, 4.5 ** 0.5, 2 ** 0.5])  # sample std of two values: |a - b| / sqrt(2)
+
+
+def test_supernet_training_summary_ranks_the_shared_models_and_checks_the_goal():
+    from hat.experiments.supernet_training import summary
+
+    def rows(supernet, inherited, searched_inherited):
+        scratch = {"a": 20.0, "b": 22.0, "c": 24.0}
+        out = [{"supernet": supernet, "name": n, "ranked": True, "searched": False, "inherited_bleu": inherited[n],
+                "scratch_bleu": s, "gap": s - inherited[n]} for n, s in scratch.items()]
+        out.append({"supernet": supernet, "name": "w", "ranked": False, "searched": True,
+                    "inherited_bleu": searched_inherited, "scratch_bleu": 23.0, "gap": 23.0 - searched_inherited})
+        return out
+
+    # uniform: a and b swapped (tau 1/3); sandwich: the same order as from scratch, its winner 0.4 behind
+    result = summary(rows("uniform", {"a": 19.0, "b": 18.0, "c": 22.5}, 21.0)
+                     + rows("sandwich", {"a": 19.5, "b": 21.8, "c": 23.9}, 22.6))
+    assert result["uniform"]["kendall_tau"] == pytest.approx(1 / 3) and result["sandwich"]["kendall_tau"] == 1.0
+    assert result["uniform"]["ranked"] == 3 and result["uniform"]["gap_max"] == 4.0  # the winner is not ranked
+    assert result["sandwich"]["searched_gap_max"] == pytest.approx(0.4) and result["goal"]["met"]
+    # a sandwich winner 0.6 behind misses the gap goal; a worse ranking misses the tau goal
+    missed = summary(rows("uniform", {"a": 19.0, "b": 20.0, "c": 22.5}, 21.0)
+                     + rows("sandwich", {"a": 20.5, "b": 19.8, "c": 23.9}, 22.4))
+    assert missed["goal"] == {"gap_met": False, "tau_met": False, "met": False}

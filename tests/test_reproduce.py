@@ -90,6 +90,30 @@ def test_reproduction_stages_run_end_to_end_and_write_the_results(short_bin, tmp
     assert len(set(uniform["encoder"]["encoder_ffn_embed_dim"])) == len(set(uniform["decoder"]["decoder_ffn_embed_dim"])) == 1
     assert all(r["latency_ms"] > 0 and 0 <= r["bleu"] <= 100 for r in variants.values())
 
+    # a sandwich-trained SuperTransformer for the uniform one's training time: the inherited-vs-scratch models under
+    # both (the uniform's inherited tests reused), the search repeated on it and its winners trained
+    sandwich = run([*cmd, "--experiment", "multi30k_supernet_training"], timeout=600)
+    assert sandwich.returncode == 0, sandwich.stdout[-3000:] + sandwich.stderr[-3000:]
+    budget = json.loads((tmp_path / "work" / "stages" / "supertransformer.json").read_text())["stage_wall_s"]
+    assert f"--inplace-distill 0.5 --stop-time-hours {budget / 3600}" in sandwich.stdout
+    assert "distill_loss" in (tmp_path / "work" / "supertransformer_sandwich" / "train.log").read_text()
+    trained = json.loads((tmp_path / "work" / "stages" / "supertransformer_sandwich.json").read_text())
+    assert 1 <= trained["updates"] <= 20 and trained["training_s"] > 0
+    assert all(f"=== inherited_{name}: done before, skipped" in sandwich.stdout for name in table)
+    both = json.loads((results / "multi30k_supernet_training.json").read_text())
+    for supernet in ("uniform", "sandwich"):
+        ranked = {r["name"]: r for r in both if r["supernet"] == supernet and r["ranked"]}
+        assert set(ranked) == set(table)  # the inherited-vs-scratch experiment's models
+        assert all(r["scratch_bleu"] == table[n]["scratch_bleu"] for n, r in ranked.items())
+    assert all(r["inherited_bleu"] == table[r["name"]]["inherited_bleu"] for r in both if r["supernet"] == "uniform")
+    winners = [r for r in both if not r["ranked"]]
+    assert winners and all(r["supernet"] == "sandwich" and r["searched"] and r["name"].startswith("hat-sandwich@")
+                           for r in winners)
+    for r in (r for r in both if r["supernet"] == "sandwich"):
+        stage = json.loads((tmp_path / "work" / "stages" / f"inherited_sandwich_{r['name']}.json").read_text())
+        assert r["inherited_bleu"] == stage["bleu"] and r["gap"] == r["scratch_bleu"] - r["inherited_bleu"]
+    assert "Goal (the sandwich-searched" in (results / "multi30k_supernet_training.md").read_text()
+
     # the predictor on this run's latency dataset and on a "released" one (a copy, without the probe's sidecar)
     released = tmp_path / "released"
     released.mkdir()
@@ -113,8 +137,9 @@ def test_reproduction_stages_run_end_to_end_and_write_the_results(short_bin, tmp
     regenerated = run([sys.executable, "-m", "hat.cli.results", "--workdir", str(tmp_path / "work"), "--results-dir",
                        str(again)], timeout=300)
     assert regenerated.returncode == 0, regenerated.stdout[-3000:] + regenerated.stderr[-3000:]
+    assert "findfont" not in regenerated.stderr  # matplotlib kept quiet under fairseq's DEBUG root logger
     pages = ("multi30k_en_de", "multi30k_inherited_vs_scratch", "multi30k_finetune", "multi30k_search_vs_random",
-             "multi30k_design_space", "predictor_accuracy")
+             "multi30k_design_space", "predictor_accuracy", "multi30k_supernet_training")
     for path in [f"{name}{suffix}" for name in pages for suffix in (".json", ".md", ".run.json")] + ["README.md"]:
         assert (again / path).read_text() == (results / path).read_text(), path
     index = (results / "README.md").read_text()

@@ -37,9 +37,11 @@ def get_parser() -> argparse.ArgumentParser:
     parser.add_argument("--experiment", choices=EXPERIMENTS, default=DEFAULTS.experiment,
                         help="multi30k_en_de: HAT vs the baselines; with the same --workdir, its trained models "
                              "are reused by multi30k_inherited_vs_scratch (inherited vs from-scratch BLEU), "
-                             "multi30k_finetune (fine-tuning inherited weights) and multi30k_deployment (ONNX "
-                             "Runtime float32 / int8, pip install -e \".[deploy]\"); results in "
-                             "<results-dir>/<experiment>.{md,json,png}")
+                             "multi30k_finetune (fine-tuning inherited weights), multi30k_deployment (ONNX "
+                             "Runtime float32 / int8, pip install -e \".[deploy]\") and multi30k_supernet_training "
+                             "(sandwich rule and in-place distillation vs uniform sampling), its SuperTransformer and "
+                             "predictor by multi30k_search_vs_random and multi30k_design_space, its latency dataset "
+                             "by predictor_accuracy; results in <results-dir>/<experiment>.{md,json,png}")
     parser.add_argument("--results-dir", default=DEFAULTS.results_dir,
                         help="where multi30k_en_de.{md,json,png} are written (relative to the current directory)")
     parser.add_argument("--raw-dir", default=DEFAULTS.raw_dir,
@@ -56,6 +58,11 @@ def get_parser() -> argparse.ArgumentParser:
                              "(e.g. ../shared/data/hat_latency)")
     parser.add_argument("--mlp-train-steps", type=int, default=DEFAULTS.mlp_train_steps,
                         help="predictor_accuracy: training steps of the original's MLP predictor")
+    parser.add_argument("--sandwich-random", type=int, default=DEFAULTS.sandwich_random,
+                        help="multi30k_supernet_training: random SubTransformers per sandwich update (besides the "
+                             "largest and the smallest)")
+    parser.add_argument("--inplace-distill", type=float, default=DEFAULTS.inplace_distill,
+                        help="multi30k_supernet_training: weight of the in-place distillation loss")
     parser.add_argument("--space", default=DEFAULTS.space,
                         help=f"SuperTransformer / search-space YAML (the default is in a checkout: {TASK}/)")
     parser.add_argument("--common", default=DEFAULTS.common,
@@ -106,6 +113,10 @@ def summary(experiment: str, result: dict) -> str:
         return "; ".join(f"{r['variant']}: BLEU {r['bleu']:.2f} at {r['latency_ms']:.1f} ms" for r in result["rows"])
     if experiment == "predictor_accuracy":
         return "; ".join(f"{r['dataset']} {r['model']} RMSE {r['rmse']:.2f} ms" for r in result["rows"])
+    if experiment == "multi30k_supernet_training":
+        taus = {name: result[name]["kendall_tau"] for name in ("uniform", "sandwich")}
+        text = ", ".join(f"{name} {'undefined' if tau is None else f'{tau:.2f}'}" for name, tau in taus.items())
+        return f"Kendall's tau {text}; goal {'met' if result['goal']['met'] else 'not met'}"
     if experiment == "multi30k_finetune":
         gaps = ", ".join(f"{r['gap']:+.2f}" for r in result["rows"])
         return f"fine-tuned - from scratch BLEU: {gaps}"

@@ -36,10 +36,11 @@ TASK = Path("configs") / "multi30k.en-de"
 BASELINES = ("256,512,4,6,6", "256,512,4,6,3", "192,384,4,6,2", "128,256,4,6,1")
 """Baseline Transformers: embed dim, FFN dim, heads, encoder layers, decoder layers (uniform per layer)."""
 EXPERIMENTS = ("multi30k_en_de", "multi30k_inherited_vs_scratch", "multi30k_finetune", "multi30k_search_vs_random",
-               "multi30k_design_space", "predictor_accuracy", "multi30k_deployment")
+               "multi30k_design_space", "predictor_accuracy", "multi30k_deployment", "multi30k_supernet_training")
 """What a run writes (its page's name): HAT vs the baselines (the paper's main comparison); inherited vs
 from-scratch BLEU and fine-tuning inherited weights (:mod:`hat.experiments.weight_sharing`); the models deployed
-on ONNX Runtime (:mod:`hat.experiments.deployment`). All share the trained models of the first;
+on ONNX Runtime (:mod:`hat.experiments.deployment`); a sandwich-trained SuperTransformer against the uniform one
+(:mod:`hat.experiments.supernet_training`). All share the trained models of the first;
 ``multi30k_search_vs_random`` (:mod:`hat.experiments.search_comparison`) and ``multi30k_design_space``
 (:mod:`hat.experiments.design_space`) its SuperTransformer and predictor,
 ``predictor_accuracy`` (:mod:`hat.experiments.predictor_accuracy`) its latency dataset."""
@@ -92,9 +93,14 @@ class Multi30kSettings:
     comparison_evo_iter: int = 15
     """``multi30k_search_vs_random``: generations of each of its searches (the rest of the schedule is the main one's)."""
     released_latency: Optional[str] = None
+    """A folder of the original's released latency CSVs, compared with this CPU's by ``predictor_accuracy``."""
     mlp_train_steps: int = 5000
     """``predictor_accuracy``: training steps of the original's MLP predictor (the original's 5000)."""
-    """A folder of the original's released latency CSVs, compared with this CPU's by ``predictor_accuracy``."""
+    sandwich_random: int = 2
+    """``multi30k_supernet_training``: random SubTransformers of each sandwich update, besides the largest and the
+    smallest."""
+    inplace_distill: float = 0.5
+    """``multi30k_supernet_training``: weight of the in-place distillation loss of the sandwich's smaller members."""
     stop_after: Optional[str] = None
     """Stop after this stage (its name as in ``<workdir>/stages/``), to continue in a later run."""
     command: str = "bash scripts/reproduce_multi30k.sh"
@@ -208,6 +214,9 @@ def _run(settings: Multi30kSettings, pipeline: Pipeline) -> dict:
         return _inherited_vs_scratch(settings, pipeline, data, models, supernet_checkpoint, context)
     if settings.experiment == "multi30k_finetune":
         return _finetune(settings, pipeline, data, models, supernet_checkpoint, context)
+    if settings.experiment == "multi30k_supernet_training":
+        return _supernet_training(settings, pipeline, data, models, predictor, constraints, supernet["stage_wall_s"],
+                                  context)
     latency = pipeline.stage("latency_final", lambda: steps.interleaved_latency(
         {name: (model["yml"], model["common"]) for name, model in models.items()}, data, settings.lat_threads,
         settings.final_latiter, settings.lat_rounds))
@@ -237,10 +246,12 @@ def _latency_predictor(settings: Multi30kSettings, pipeline: Pipeline, data: Pat
 
 
 def _search(settings: Multi30kSettings, pipeline: Pipeline, data: Path, predictor: Path, constraints: list[float],
-            backend: str, name: Optional[str] = None, space: Optional[PathLike] = None, **options) -> dict:
-    """The evolutionary search on the SuperTransformer under ``constraints`` of the ``backend``'s predictor (stage
-    and folder ``name``, default ``evo_search`` / ``search`` with the backend's suffix; in ``space``, default the
-    settings'; ``options``: more :func:`hat.experiments.steps.search` arguments, which win over the settings')."""
+            backend: str, name: Optional[str] = None, space: Optional[PathLike] = None,
+            supernet: Optional[PathLike] = None, **options) -> dict:
+    """The evolutionary search on the SuperTransformer (``supernet``, default the reproduction's) under
+    ``constraints`` of the ``backend``'s predictor (stage and folder ``name``, default ``evo_search`` / ``search``
+    with the backend's suffix; in ``space``, default the settings'; ``options``: more
+    :func:`hat.experiments.steps.search` arguments, which win over the settings')."""
     stage = name or f"evo_search{_suffix(backend)}"
     folder = pipeline.workdir / (name or f"search{_suffix(backend)}")
     schedule = {"valid_cnt_max": settings.valid_cnt_max, "evo_iter": settings.evo_iter,
@@ -248,7 +259,7 @@ def _search(settings: Multi30kSettings, pipeline: Pipeline, data: Path, predicto
                 "mutation_size": settings.mutation_size, "crossover_size": settings.crossover_size,
                 "verify_rounds": settings.lat_rounds, "verify_on_device": settings.verify_on_device, **options}
     return pipeline.stage(stage, lambda: steps.search(
-        data, space or settings.space, pipeline.workdir / "supertransformer" / "checkpoint_last.pt", predictor,
+        data, space or settings.space, supernet or pipeline.workdir / "supertransformer" / "checkpoint_last.pt", predictor,
         constraints, folder / "hat.yml", folder, **schedule))
 
 
@@ -367,21 +378,70 @@ def _predictor_accuracy(settings: Multi30kSettings, pipeline: Pipeline, lat_csv:
 
 def _inherited_vs_scratch(settings: Multi30kSettings, pipeline: Pipeline, data: Path, models: dict,
                           supernet: Path, context: dict) -> dict:
-    """The space's largest and smallest SubTransformers trained like the others, then every SubTransformer of the
-    space among the models evaluated with its inherited weights and measured in the same interleaved rounds."""
-    from .weight_sharing import corner_models, in_space, inherited_rows, search_space
+    """Every SubTransformer of :func:`_weight_sharing_models` evaluated with its inherited weights and measured in
+    the same interleaved rounds."""
+    from .weight_sharing import inherited_rows
     from .weight_sharing_report import write_inherited_results
 
-    space = search_space(data, settings.space)
-    corners = corner_models(space, settings.common, pipeline.workdir / "corners")
-    _train_and_test(settings, pipeline, data, corners)
-    chosen = {**{name: model for name, model in models.items() if in_space(model, space)}, **corners}
+    chosen = _weight_sharing_models(settings, pipeline, data, models)
     latency = pipeline.stage("latency_inherited_vs_scratch", lambda: steps.interleaved_latency(
         {name: (model["yml"], model["common"]) for name, model in chosen.items()}, data, settings.lat_threads,
         settings.final_latiter, settings.lat_rounds))
     rows = inherited_rows(pipeline, data, chosen, supernet, latency)
     return {"rows": rows, **write_inherited_results(rows, settings.results_dir,
                                                     {**context, "provenance": pipeline.provenance()})}
+
+
+def _weight_sharing_models(settings: Multi30kSettings, pipeline: Pipeline, data: Path, models: dict) -> dict:
+    """The SubTransformers whose inherited weights are compared with training from scratch: the models that are
+    SubTransformers of the space, and the space's largest and smallest (trained here like the others)."""
+    from .weight_sharing import corner_models, in_space, search_space
+
+    space = search_space(data, settings.space)
+    corners = corner_models(space, settings.common, pipeline.workdir / "corners")
+    _train_and_test(settings, pipeline, data, corners)
+    return {**{name: model for name, model in models.items() if in_space(model, space)}, **corners}
+
+
+def _supernet_training(settings: Multi30kSettings, pipeline: Pipeline, data: Path, models: dict, predictor: Path,
+                       constraints: list[float], budget_s: float, context: dict) -> dict:
+    """A SuperTransformer trained with the sandwich rule and in-place distillation for the uniform one's training
+    time (``budget_s``), the SubTransformers of :func:`_weight_sharing_models` tested with the weights they inherit
+    from each, and the search repeated on it (same constraints and predictor) with its winners trained from
+    scratch; all measured in the same interleaved rounds."""
+    from . import supernet_training as experiment
+    from .weight_sharing import inherited_bleu
+
+    folders = {"uniform": pipeline.workdir / "supertransformer", "sandwich": pipeline.workdir / "supertransformer_sandwich"}
+    sandwich = pipeline.stage("supertransformer_sandwich", lambda: experiment.train_sandwich(
+        data, settings.space, folders["sandwich"], budget_s, settings.supernet_updates, settings.sandwich_random,
+        settings.inplace_distill))
+    chosen = _weight_sharing_models(settings, pipeline, data, models)
+    search = _search(settings, pipeline, data, predictor, constraints, "torch", "search_sandwich",
+                     supernet=sandwich["checkpoint"])
+    winners = _searched_models(search, settings.common, "hat-sandwich")
+    _train_and_test(settings, pipeline, data, winners)
+    latency = pipeline.stage("latency_supernet_training", lambda: steps.interleaved_latency(
+        {name: (model["yml"], model["common"]) for name, model in {**chosen, **winners}.items()}, data,
+        settings.lat_threads, settings.final_latiter, settings.lat_rounds))
+    rows = []
+    for supernet, prefix in (("uniform", "inherited"), ("sandwich", "inherited_sandwich")):
+        checkpoint = folders[supernet] / "checkpoint_last.pt"
+        extra = winners if supernet == "sandwich" else {}
+        for name, model in {**chosen, **extra}.items():
+            rows.append(experiment.row(supernet, name, model, inherited_bleu(pipeline, data, prefix, name, model,
+                                                                             checkpoint), latency[name],
+                                       searched=name in extra or (supernet == "uniform" and model["family"] == "hat"),
+                                       ranked=name in chosen))
+    supernets = {"uniform": {"sampling": "one SubTransformer, uniformly sampled (HAT)",
+                             "updates": settings.supernet_updates, "training_s": budget_s},
+                 "sandwich": {"sampling": f"largest + smallest + {settings.sandwich_random} random, in-place "
+                                          f"distillation weight {settings.inplace_distill:g}",
+                              "updates": sandwich["updates"], "training_s": sandwich["training_s"]}}
+    curves = {name: validation_curves(folder / "train.log") for name, folder in folders.items()}
+    summary = experiment.write_results(rows, supernets, curves, settings.results_dir, {
+        **context, "seeds": list(settings.seeds), "provenance": pipeline.provenance()})
+    return {"rows": rows, "supernets": supernets, **summary}
 
 
 def _finetune(settings: Multi30kSettings, pipeline: Pipeline, data: Path, models: dict, supernet: Path,

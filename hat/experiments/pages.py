@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from ..io import PathLike, atomic_write, write_text_atomic
+from ..plotting import pyplot
 
 DISCUSSION_DIR = "discussion"
 """Hand-written discussions: ``<results dir>/discussion/<page name>.md``, included at the end of the page (the
@@ -39,16 +40,6 @@ def discussion(results_dir: PathLike, name: str) -> list[str]:
     if not path.is_file():
         return ["## Discussion", "", f"(none written yet: `{DISCUSSION_DIR}/{name}.md` next to this page)", ""]
     return [path.read_text().rstrip(), ""]
-
-
-def pyplot():
-    """matplotlib's pyplot, drawing to files only."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
 
 
 def save_png(draw: Callable, path: PathLike, size: tuple[float, float] = (6.5, 4.2), panels: int = 1) -> None:

@@ -82,17 +82,24 @@ def kendall_tau(a: Sequence[float], b: Sequence[float]) -> Optional[float]:
     return (concordant - discordant) / denominator
 
 
+def inherited_bleu(pipeline: Pipeline, data: Path, prefix: str, name: str, model: Mapping[str, str],
+                   supernet: PathLike) -> float:
+    """Test BLEU of SubTransformer ``name`` with the weights it inherits from the SuperTransformer checkpoint
+    ``supernet`` (stage ``<prefix>_<name>``)."""
+    return pipeline.stage(f"{prefix}_{name}", lambda: steps.test_subtransformer(
+        data, supernet, model["yml"], model["common"], profile=False))["bleu"]
+
+
 def inherited_rows(pipeline: Pipeline, data: Path, models: Mapping[str, dict], supernet: PathLike,
                    latency: Mapping[str, dict]) -> list[dict]:
     """Per model (trained and tested over seeds): BLEU with the SuperTransformer's weights (stage
     ``inherited_<name>``), BLEU from scratch (mean and std over seeds), the gap, and the measured latency."""
     rows = []
     for name, model in models.items():
-        inherited = pipeline.stage(f"inherited_{name}", lambda model=model: steps.test_subtransformer(
-            data, supernet, model["yml"], model["common"], profile=False))
-        rows.append({"name": name, "family": model["family"], "inherited_bleu": inherited["bleu"],
+        inherited = inherited_bleu(pipeline, data, "inherited", name, model, supernet)
+        rows.append({"name": name, "family": model["family"], "inherited_bleu": inherited,
                      "scratch_bleu": model["bleu"], "scratch_bleu_std": model["bleu_std"], "seeds": model["seeds"],
-                     "gap": model["bleu"] - inherited["bleu"], "latency_ms": latency[name]["latency_ms"],
+                     "gap": model["bleu"] - inherited, "latency_ms": latency[name]["latency_ms"],
                      "latency_std_ms": latency[name]["latency_std_ms"], "params": model["params"]})
     return rows
 

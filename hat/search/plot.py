@@ -1,8 +1,6 @@
 """The search plot: validation loss vs predicted latency of every evaluated candidate."""
 from __future__ import annotations
 
-import logging
-
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -16,12 +14,9 @@ def plot_search(history: Sequence[Evaluation], results: Sequence[SearchResult], 
     """Scatter of (predicted latency, loss) of ``history``, a dashed line per latency constraint and a
     star on the SubTransformer chosen for it; candidates verified on the device are drawn at their measured
     latency (crosses) with a line from their prediction. Written atomically as PNG."""
-    logging.getLogger("matplotlib").setLevel(logging.WARNING)  # fairseq's CLIs log everything at DEBUG
-    import matplotlib
+    from ..plotting import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     figure, axes = plt.subplots(figsize=(7, 4.5), dpi=120)
     axes.scatter([e.latency_ms for e in history], [e.loss for e in history], s=8, alpha=0.45, color="tab:blue",
                  label=f"evaluated candidates ({len(history)})")
