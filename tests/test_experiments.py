@@ -63,9 +63,12 @@ def test_provenance_sums_the_visited_stages_and_names_their_commits(tmp_path):
     pipeline.marker("unvisited").write_text(json.dumps({"stage_wall_s": 100.0}))
     pipeline.stage("old", lambda: {})
     pipeline.stage("a", lambda: {})  # visited twice, counted once
+    # a training resumed across sittings: 40 s of training in all, the last sitting 3 s
+    pipeline.marker("resumed").write_text(json.dumps({"stage_wall_s": 3.0, "training_s": 40.0}))
+    pipeline.stage("resumed", lambda: {})
     a = json.loads(pipeline.marker("a").read_text())
     provenance = pipeline.provenance()
-    assert provenance["wall_s"] == round(a["stage_wall_s"] + 2.5, 1)
+    assert provenance["wall_s"] == round(a["stage_wall_s"] + 2.5 + 40.0, 1)
     assert provenance["commits"] == sorted({a["stage_commit"], "unknown"}) and provenance["finished"].endswith("UTC")
 
 
@@ -251,3 +254,27 @@ def test_supernet_training_summary_ranks_the_shared_models_and_checks_the_goal()
     missed = summary(rows("uniform", {"a": 19.0, "b": 20.0, "c": 22.5}, 21.0)
                      + rows("sandwich", {"a": 20.5, "b": 19.8, "c": 23.9}, 22.4))
     assert missed["goal"] == {"gap_met": False, "tau_met": False, "met": False}
+
+
+def test_a_finished_training_is_not_started_again(tmp_path, monkeypatch):
+    import torch
+
+    started = []
+    monkeypatch.setattr(steps, "run_train", lambda argv, output=None: started.append([str(a) for a in argv]))
+    save = tmp_path / "save"
+    save.mkdir()
+    torch.save({"model": {}, "optimizer_history": [{"num_updates": 10}],
+                "extra_state": {"previous_training_time": 50.0}}, save / "checkpoint_last.pt")
+    # fairseq started on a finished run would make one more update: the step reads the checkpoint instead
+    assert steps.train_subtransformer("data", "sub.yml", "common.yml", save, 10) == {
+        "checkpoint": str(save / "checkpoint_best.pt"), "updates": 10, "training_s": 50.0}
+    assert steps.train_supertransformer("data", "space.yml", save, 20, budget_s=50.0)["updates"] == 10
+    assert started == []
+    steps.train_supertransformer("data", "space.yml", save, 20, budget_s=60.0)
+    steps.train_subtransformer("data", "sub.yml", "common.yml", save, 11, ["--seed", 2])
+    assert started == [["data", "--configs=space.yml", "--save-dir", str(save), "--max-update", "20", "--cpu",
+                        "--stop-time-hours", str(60.0 / 3600)],
+                       ["data", "--configs=sub.yml", "--sub-configs=common.yml", "--save-dir", str(save),
+                        "--max-update", "11", "--cpu", "--seed", "2"]]
+    assert steps.training_seconds({"training_s": 50.0, "stage_wall_s": 60.0}) == 50.0
+    assert steps.training_seconds({"stage_wall_s": 60.0}) == 60.0  # a stage stored before training_s

@@ -94,8 +94,10 @@ def test_reproduction_stages_run_end_to_end_and_write_the_results(short_bin, tmp
     # both (the uniform's inherited tests reused), the search repeated on it and its winners trained
     sandwich = run([*cmd, "--experiment", "multi30k_supernet_training"], timeout=600)
     assert sandwich.returncode == 0, sandwich.stdout[-3000:] + sandwich.stderr[-3000:]
-    budget = json.loads((tmp_path / "work" / "stages" / "supertransformer.json").read_text())["stage_wall_s"]
-    assert f"--inplace-distill 0.5 --stop-time-hours {budget / 3600}" in sandwich.stdout
+    uniform = json.loads((tmp_path / "work" / "stages" / "supertransformer.json").read_text())
+    assert uniform["updates"] == 20 and 0 < uniform["training_s"] <= uniform["stage_wall_s"]
+    assert "--inplace-distill 0.5 " in sandwich.stdout
+    assert f"--stop-time-hours {uniform['training_s'] / 3600}" in sandwich.stdout  # the uniform one's training time
     assert "distill_loss" in (tmp_path / "work" / "supertransformer_sandwich" / "train.log").read_text()
     trained = json.loads((tmp_path / "work" / "stages" / "supertransformer_sandwich.json").read_text())
     assert 1 <= trained["updates"] <= 20 and trained["training_s"] > 0

@@ -215,8 +215,7 @@ def _run(settings: Multi30kSettings, pipeline: Pipeline) -> dict:
     if settings.experiment == "multi30k_finetune":
         return _finetune(settings, pipeline, data, models, supernet_checkpoint, context)
     if settings.experiment == "multi30k_supernet_training":
-        return _supernet_training(settings, pipeline, data, models, predictor, constraints, supernet["stage_wall_s"],
-                                  context)
+        return _supernet_training(settings, pipeline, data, models, predictor, constraints, supernet, context)
     latency = pipeline.stage("latency_final", lambda: steps.interleaved_latency(
         {name: (model["yml"], model["common"]) for name, model in models.items()}, data, settings.lat_threads,
         settings.final_latiter, settings.lat_rounds))
@@ -280,10 +279,11 @@ def _train_and_test(settings: Multi30kSettings, pipeline: Pipeline, data: Path, 
     for seed in settings.seeds:
         for name, model in models.items():
             save_dir = model_dir(pipeline, name, seed)
-            walls[name, seed] = pipeline.stage(f"train_{seed_name(name, seed)}", lambda model=model, save_dir=save_dir,
-                                               seed=seed: steps.train_subtransformer(
+            trained = pipeline.stage(f"train_{seed_name(name, seed)}", lambda model=model, save_dir=save_dir,
+                                     seed=seed: steps.train_subtransformer(
                 data, model["yml"], model["common"], save_dir, settings.train_updates,
-                ["--seed", seed, "--no-progress-bar", "--log-format", "simple"]))["stage_wall_s"]
+                ["--seed", seed, "--no-progress-bar", "--log-format", "simple"]))
+            walls[name, seed] = steps.training_seconds(trained)
     for name, model in models.items():
         per_seed = {}
         for seed in settings.seeds:
@@ -404,18 +404,21 @@ def _weight_sharing_models(settings: Multi30kSettings, pipeline: Pipeline, data:
 
 
 def _supernet_training(settings: Multi30kSettings, pipeline: Pipeline, data: Path, models: dict, predictor: Path,
-                       constraints: list[float], budget_s: float, context: dict) -> dict:
+                       constraints: list[float], uniform: dict, context: dict) -> dict:
     """A SuperTransformer trained with the sandwich rule and in-place distillation for the uniform one's training
-    time (``budget_s``), the SubTransformers of :func:`_weight_sharing_models` tested with the weights they inherit
+    time (``uniform``: its stage), the SubTransformers of :func:`_weight_sharing_models` tested with the weights they inherit
     from each, and the search repeated on it (same constraints and predictor) with its winners trained from
     scratch; all measured in the same interleaved rounds."""
     from . import supernet_training as experiment
     from .weight_sharing import inherited_bleu
 
     folders = {"uniform": pipeline.workdir / "supertransformer", "sandwich": pipeline.workdir / "supertransformer_sandwich"}
+    if "training_s" not in uniform:  # a stage stored before training stages recorded it
+        uniform = pipeline.stage("supertransformer_progress", lambda: steps.training_progress(
+            folders["uniform"] / "checkpoint_last.pt"))
     sandwich = pipeline.stage("supertransformer_sandwich", lambda: experiment.train_sandwich(
-        data, settings.space, folders["sandwich"], budget_s, settings.supernet_updates, settings.sandwich_random,
-        settings.inplace_distill))
+        data, settings.space, folders["sandwich"], uniform["training_s"], settings.supernet_updates,
+        settings.sandwich_random, settings.inplace_distill))
     chosen = _weight_sharing_models(settings, pipeline, data, models)
     search = _search(settings, pipeline, data, predictor, constraints, "torch", "search_sandwich",
                      supernet=sandwich["checkpoint"])
@@ -434,7 +437,7 @@ def _supernet_training(settings: Multi30kSettings, pipeline: Pipeline, data: Pat
                                        searched=name in extra or (supernet == "uniform" and model["family"] == "hat"),
                                        ranked=name in chosen))
     supernets = {"uniform": {"sampling": "one SubTransformer, uniformly sampled (HAT)",
-                             "updates": settings.supernet_updates, "training_s": budget_s},
+                             "updates": uniform["updates"], "training_s": uniform["training_s"]},
                  "sandwich": {"sampling": f"largest + smallest + {settings.sandwich_random} random, in-place "
                                           f"distillation weight {settings.inplace_distill:g}",
                               "updates": sandwich["updates"], "training_s": sandwich["training_s"]}}

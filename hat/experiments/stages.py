@@ -101,13 +101,15 @@ class Pipeline:
         write_text_atomic(self.workdir / "settings" / f"{experiment}.json", json.dumps(settings, indent=2) + "\n")
 
     def provenance(self) -> dict:
-        """Where the results of the stages visited so far come from: ``wall_s`` (their compute time, summed),
+        """Where the results of the stages visited so far come from: ``wall_s`` (their compute time, summed; a
+        training stage's is at least its ``training_s``),
         ``commits`` (of the code that ran them, "unknown" for stages stored without one) and ``finished`` (UTC
         date and time the last of them finished)."""
         markers = [self.marker(name) for name in dict.fromkeys(self.visited)]
         results = [json.loads(marker.read_text()) for marker in markers]
         last = max(marker.stat().st_mtime for marker in markers)
-        return {"wall_s": round(sum(r.get("stage_wall_s", 0.0) for r in results), 1),
+        # a training resumed across sittings: its stage wall counts the last sitting, its training time all of them
+        return {"wall_s": round(sum(max(r.get("stage_wall_s", 0.0), r.get("training_s", 0.0)) for r in results), 1),
                 "commits": sorted({r.get("stage_commit", "unknown") for r in results}),
                 "finished": datetime.datetime.fromtimestamp(last, datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
 

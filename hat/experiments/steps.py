@@ -88,22 +88,62 @@ def prepare_multi30k(raw_dir: Optional[PathLike], folder: PathLike, src: str = "
 
 # --- training ---------------------------------------------------------------------------------------------
 
+def training_progress(checkpoint: PathLike) -> dict:
+    """``{"updates", "training_s"}`` of a fairseq checkpoint: its update count and fairseq's training time behind
+    it (seconds, summed over the runs that resumed it: a stage's own wall time counts only its last sitting)."""
+    from ..checkpoint import load_trusted
+
+    state = load_trusted(checkpoint)
+    return {"updates": int(state["optimizer_history"][-1]["num_updates"]),
+            "training_s": round(float(state["extra_state"]["previous_training_time"]), 1)}
+
+
+def training_seconds(stage: Mapping[str, Any]) -> float:
+    """The training time of a training stage's result: fairseq's, summed over resumed sittings (its own wall time
+    for stages stored before the training steps returned it)."""
+    return stage.get("training_s", stage["stage_wall_s"])
+
+
+def _finished(save_dir: PathLike, updates: int, budget_s: Optional[float]) -> bool:
+    """Whether the training in ``save_dir`` already made ``updates`` updates or spent ``budget_s`` seconds: fairseq
+    started again on a finished run would make one more update."""
+    from ..errors import CheckpointError
+
+    try:
+        done = training_progress(Path(save_dir) / "checkpoint_last.pt")
+    except CheckpointError:  # none yet, or unreadable: hat-train resumes from the newest readable one
+        return False
+    return done["updates"] >= updates or (budget_s is not None and done["training_s"] >= budget_s)
+
+
+def _train(model: Sequence[Any], save_dir: PathLike, updates: int, flags: Sequence[Any], output: Optional[PathLike],
+           budget_s: Optional[float] = None) -> dict:
+    """``hat-train model... --save-dir save_dir --max-update updates --cpu flags...`` (and ``--stop-time-hours``
+    from ``budget_s``) unless that training has finished; its :func:`training_progress`."""
+    time_limit = [] if budget_s is None else ["--stop-time-hours", budget_s / 3600]
+    if not _finished(save_dir, updates, budget_s):
+        run_train([*model, "--save-dir", save_dir, "--max-update", updates, "--cpu", *flags, *time_limit], output)
+    return training_progress(Path(save_dir) / "checkpoint_last.pt")
+
+
 def train_supertransformer(data: PathLike, space: PathLike, save_dir: PathLike, updates: int,
-                           extra: Sequence[Any] = (), output: Optional[PathLike] = None) -> dict:
-    """Train the SuperTransformer of ``space`` (YAML) on CPU for ``updates`` updates into ``save_dir``
-    (resumed from its last checkpoint when it has one); ``extra`` are more ``hat-train`` flags, ``output``
-    a file for its output (default: this process's)."""
-    run_train([data, f"--configs={space}", "--save-dir", save_dir, "--max-update", updates, "--cpu", *extra], output)
-    return {"checkpoint": str(Path(save_dir) / "checkpoint_last.pt")}
+                           extra: Sequence[Any] = (), output: Optional[PathLike] = None,
+                           budget_s: Optional[float] = None) -> dict:
+    """Train the SuperTransformer of ``space`` (YAML) on CPU for ``updates`` updates (or ``budget_s`` seconds of
+    training time, whichever comes first) into ``save_dir`` (resumed from its last checkpoint when it has one);
+    ``extra`` are more ``hat-train`` flags, ``output`` a file for its output (default: this process's). Its
+    checkpoint and :func:`training_progress`."""
+    done = _train([data, f"--configs={space}"], save_dir, updates, extra, output, budget_s)
+    return {"checkpoint": str(Path(save_dir) / "checkpoint_last.pt"), **done}
 
 
 def train_subtransformer(data: PathLike, yml: PathLike, common: PathLike, save_dir: PathLike, updates: int,
                          extra: Sequence[Any] = (), output: Optional[PathLike] = None) -> dict:
     """Train the SubTransformer ``yml`` from scratch (``common``: its SuperTransformer and
-    ``train-subtransformer: True``, as the original's ``common.yml``) on CPU into ``save_dir``."""
-    run_train([data, f"--configs={yml}", f"--sub-configs={common}", "--save-dir", save_dir, "--max-update", updates,
-               "--cpu", *extra], output)
-    return {"checkpoint": str(Path(save_dir) / "checkpoint_best.pt")}
+    ``train-subtransformer: True``, as the original's ``common.yml``) on CPU into ``save_dir``; its best
+    checkpoint and :func:`training_progress`."""
+    done = _train([data, f"--configs={yml}", f"--sub-configs={common}"], save_dir, updates, extra, output)
+    return {"checkpoint": str(Path(save_dir) / "checkpoint_best.pt"), **done}
 
 
 def finetune_subtransformer(data: PathLike, yml: PathLike, common: PathLike, supernet: PathLike, save_dir: PathLike,
@@ -114,9 +154,8 @@ def finetune_subtransformer(data: PathLike, yml: PathLike, common: PathLike, sup
     resume = (Path(save_dir) / "checkpoint_last.pt").exists()
     start = [] if resume else ["--restore-file", supernet, "--reset-optimizer", "--reset-lr-scheduler",
                                "--reset-dataloader", "--reset-meters"]
-    run_train([data, f"--configs={yml}", f"--sub-configs={common}", "--save-dir", save_dir, "--max-update", updates,
-               "--cpu", *start, *extra], output)
-    return {"checkpoint": str(Path(save_dir) / "checkpoint_best.pt")}
+    done = _train([data, f"--configs={yml}", f"--sub-configs={common}"], save_dir, updates, [*start, *extra], output)
+    return {"checkpoint": str(Path(save_dir) / "checkpoint_best.pt"), **done}
 
 
 # --- latency ----------------------------------------------------------------------------------------------

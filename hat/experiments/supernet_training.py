@@ -29,27 +29,16 @@ ROW_KEYS = ("supernet", "name", "family", "searched", "ranked", "inherited_bleu"
             "gap", "latency_ms", "latency_std_ms")
 
 
-def progress(checkpoint: PathLike) -> dict:
-    """The updates of a SuperTransformer checkpoint and fairseq's training time (s) behind it (summed over resumes)."""
-    from ..checkpoint import load_trusted
-
-    state = load_trusted(checkpoint)
-    return {"updates": int(state["optimizer_history"][-1]["num_updates"]),
-            "training_s": round(float(state["extra_state"]["previous_training_time"]), 1)}
-
-
 def train_sandwich(data: PathLike, space: PathLike, save_dir: Path, budget_s: float, max_updates: int,
                    sandwich_random: int, inplace_distill: float) -> dict:
     """Train the SuperTransformer of ``space`` with the sandwich rule (``sandwich_random`` random SubTransformers
     besides the largest and the smallest) and in-place distillation (weight ``inplace_distill``) for ``budget_s``
     seconds of training time, at most ``max_updates`` updates, into ``save_dir`` (resumed, with its time so far,
-    from its last checkpoint); its checkpoint and :func:`progress`."""
+    from its last checkpoint); its checkpoint, updates and training time."""
     save_dir.mkdir(parents=True, exist_ok=True)  # fairseq's --log-file needs the folder
-    result = steps.train_supertransformer(data, space, save_dir, max_updates, [
-        "--sandwich-random", sandwich_random, "--inplace-distill", inplace_distill,
-        "--stop-time-hours", budget_s / 3600, "--no-progress-bar", "--log-format", "simple",
-        "--log-file", save_dir / "train.log"])
-    return {**result, **progress(result["checkpoint"])}
+    return steps.train_supertransformer(data, space, save_dir, max_updates, [
+        "--sandwich-random", sandwich_random, "--inplace-distill", inplace_distill, "--no-progress-bar",
+        "--log-format", "simple", "--log-file", save_dir / "train.log"], budget_s=budget_s)
 
 
 def row(supernet: str, name: str, model: Mapping, inherited_bleu: float, latency: Mapping, searched: bool,
@@ -138,8 +127,8 @@ def write_results(rows: Sequence[dict], supernets: Mapping[str, dict], curves: M
         final = [curves[supernet].get(key, [float("nan")])[-1] for key in ("largest_loss", "smallest_loss")]
         lines.append(f"| {supernet} | {info['sampling']} | {info['updates']} | {info['training_s']:.0f} | "
                      f"{final[0]:.3f} / {final[1]:.3f} |")
-    lines += ["", "The sandwich SuperTransformer trains until it has used the uniform one's training time (its "
-              "training stage's wall time) or made as many updates, whichever comes first.", "",
+    lines += ["", "The sandwich SuperTransformer trains until it has used the uniform one's training time (fairseq's, "
+              "summed over resumed sittings) or made as many updates, whichever comes first.", "",
               "| model | latency (ms) | from scratch BLEU | inherited, uniform | gap | inherited, sandwich | gap |",
               "|---|---|---|---|---|---|---|"]
     by = {(r["supernet"], r["name"]): r for r in rows}

@@ -114,10 +114,11 @@ def finetune_rows(pipeline: Pipeline, data: Path, models: Mapping[str, dict], su
         bleu, walls = [], []
         for seed in seeds:
             save_dir = pipeline.workdir / "models" / name / f"finetune_seed{seed}"
-            walls.append(pipeline.stage(f"finetune_{seed_name(name, seed)}", lambda model=model, save_dir=save_dir,
-                                        seed=seed: steps.finetune_subtransformer(
+            tuned = pipeline.stage(f"finetune_{seed_name(name, seed)}", lambda model=model, save_dir=save_dir,
+                                   seed=seed: steps.finetune_subtransformer(
                 data, model["yml"], model["common"], supernet, save_dir, updates // FINETUNE_SHARE,
-                ["--seed", seed, "--no-progress-bar", "--log-format", "simple"]))["stage_wall_s"])
+                ["--seed", seed, "--no-progress-bar", "--log-format", "simple"]))
+            walls.append(steps.training_seconds(tuned))
             bleu.append(pipeline.stage(f"test_finetune_{seed_name(name, seed)}", lambda model=model,
                                        save_dir=save_dir: steps.test_subtransformer(
                 data, save_dir / "checkpoint_best.pt", model["yml"], model["common"], profile=False))["bleu"])
