@@ -168,6 +168,21 @@ def reproduction_cmd(tmp_path, data, *extra):
             "--verify-on-device", "0", *extra]
 
 
+def run_in_process(capsys, main, argv):
+    """A command-line tool's ``main`` on ``argv`` in this process, as its script runs it (a subprocess per call
+    costs an import of fairseq): a CompletedProcess with its exit code, stdout and stderr."""
+    import subprocess
+
+    from hat.cli import run_cli
+
+    try:
+        code = run_cli(main, list(argv))
+    except SystemExit as exc:  # argparse's own errors
+        code = exc.code
+    captured = capsys.readouterr()
+    return subprocess.CompletedProcess(list(argv), code, captured.out, captured.err)
+
+
 def run(cmd, timeout=600, env=None):
     """Run a command in the project root; shell wrappers get this Python as ``$PYTHON``."""
     import os

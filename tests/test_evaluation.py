@@ -8,7 +8,7 @@ import pytest
 import sacrebleu
 import torch
 
-from conftest import ROOT, run
+from conftest import ROOT, run, run_in_process
 from hat.checkpoint import load_trusted, save_atomic
 from hat.evaluation.averaging import average_checkpoints, last_checkpoints
 from hat.evaluation.bleu import paper_bleu, read_generation, split_compounds, tokenized_bleu
@@ -175,7 +175,8 @@ def test_bleu_covers_every_sentence_of_a_subset_whose_size_is_not_a_multiple_of_
     assert result["sentences"] == len(hypotheses) == len(references) == 300
 
 
-def test_generate_and_export_reject_a_subtransformer_off_the_trained_space(trained_supernet, sub_yml, tmp_path):
+def test_generate_and_export_reject_a_subtransformer_off_the_trained_space(trained_supernet, sub_yml, tmp_path,
+                                                                           capsys):
     """Encoder embed dim 24 fits the SuperTransformer (32) but is not in the encoder-embed-choice [32, 16] it was
     trained with (saved in its checkpoint): one line naming key, value and choices; --allow-off-space runs it."""
     from hat.search_space import read_subtransformer_yaml
@@ -189,8 +190,10 @@ def test_generate_and_export_reject_a_subtransformer_off_the_trained_space(train
                 f"--configs={off}", "--gen-subset", "valid", "--beam", "1", "--batch-size", "16", "--cpu"]
     export = [sys.executable, "scripts/export_subtransformer.py", "--restore-file", str(trained_supernet["ckpt"]),
               "--configs", str(off), "--out", str(tmp_path / "off.pt")]
-    for command in (generate, export):
-        proc = run(command)
+    from hat.cli import export_subtransformer, generate as generate_cli
+
+    for command, main in ((generate, generate_cli.main), (export, export_subtransformer.main)):
+        proc = run_in_process(capsys, main, command[2:])  # the scripts themselves run below
         errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
         assert proc.returncode == 2, proc.stderr[-3000:]
         assert len(errors) == 1 and expected in errors[0] and "--allow-off-space" in errors[0]

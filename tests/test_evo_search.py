@@ -10,7 +10,7 @@ import time
 import pytest
 import torch
 
-from conftest import ROOT, build_tiny, run, synthetic_latency, tiny_args
+from conftest import ROOT, build_tiny, run, run_in_process, synthetic_latency, tiny_args
 from hat.search.runner import check_space
 from hat.latency.predictor import HatMLP, HatMLPPredictor
 from hat.search.fitness import ValidationLoss
@@ -277,12 +277,10 @@ def test_evo_search_killed_and_rerun_gives_the_uninterrupted_result(trained_supe
 
 
 def test_evo_search_errors_are_one_clear_line(trained_supernet, tmp_path, capsys):
-    from hat.cli import evo_search, run_cli
+    from hat.cli import evo_search
 
-    def run(cmd):  # in process (a subprocess per case costs an import of fairseq each): exit code and stderr
-        code = run_cli(evo_search.main, cmd[2:])
-        captured = capsys.readouterr()
-        return subprocess.CompletedProcess(cmd, code, captured.out, captured.err)
+    def run(cmd):
+        return run_in_process(capsys, evo_search.main, cmd[2:])
 
     net = trained_supernet
     smallest = synthetic_latency([net["space"].smallest()])[0]

@@ -6,7 +6,7 @@ from functools import lru_cache
 
 import pytest
 
-from conftest import ROOT, build_tiny, task_of
+from conftest import ROOT, build_tiny, run_in_process, task_of
 from hat.training import get_parser, CONFIG_FLAGS
 from hat.config_args import parse_config_args
 from hat.profiling import build_for_profiling, dummy_sentence_length, profile_flops, sampled_params_numel
@@ -68,21 +68,28 @@ def test_params_closed_form_on_tiny_model(space):
         assert sampled_params_numel(model, c) == total
 
 
-def run_train(*args, cwd=ROOT):
-    return subprocess.run([sys.executable, "train.py", *args], cwd=cwd, capture_output=True, text=True, timeout=300)
+@pytest.fixture
+def run_train(capsys, monkeypatch):
+    """``train.py ARGS`` in process from the project root (the script itself is run by
+    :func:`test_cli_profile_json_without_data`)."""
+    from hat.cli import train
+
+    monkeypatch.chdir(ROOT)
+    return lambda *args: run_in_process(capsys, train.main, args)
 
 
 def test_cli_profile_json_without_data():
     name = "HAT_iwslt14deen_titanxp@45.6ms_bleu@33.4"
-    proc = run_train(f"--configs=configs/iwslt14.de-en/subtransformer/{name}.yml",
-                     "--sub-configs=configs/iwslt14.de-en/subtransformer/common.yml", "--profile-flops", "--json")
+    proc = subprocess.run([sys.executable, "train.py", f"--configs=configs/iwslt14.de-en/subtransformer/{name}.yml",
+                           "--sub-configs=configs/iwslt14.de-en/subtransformer/common.yml", "--profile-flops", "--json"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     assert (result["params"], result["flops"]) == SUBTRANSFORMERS[name][:2]
     assert result["dummy_sentence_length"] == 23
 
 
-def test_cli_rejects_out_of_space_config(tmp_path):
+def test_cli_rejects_out_of_space_config(run_train, tmp_path):
     bad = tmp_path / "bad.yml"
     text = (CONFIGS / "wmt14.en-de/subtransformer/HAT_wmt14ende_xeon@137.9ms_bleu@25.8.yml").read_text()
     bad.write_text(text.replace("encoder-embed-dim-subtransformer: 512", "encoder-embed-dim-subtransformer: 700"))
@@ -91,7 +98,7 @@ def test_cli_rejects_out_of_space_config(tmp_path):
     assert "700" in proc.stderr and "encoder" in proc.stderr and "Traceback" not in proc.stderr
 
 
-def test_cli_names_unknown_key_and_file(tmp_path):
+def test_cli_names_unknown_key_and_file(run_train, tmp_path):
     bad = tmp_path / "typo.yml"
     bad.write_text("encoder-embed-dim-subtransformr: 512\n")
     proc = run_train(f"--configs={bad}", "--sub-configs=configs/wmt14.en-de/subtransformer/common.yml", "--profile-flops")
@@ -100,7 +107,7 @@ def test_cli_names_unknown_key_and_file(tmp_path):
     assert "Traceback" not in proc.stderr
 
 
-def test_cli_missing_config_file():
+def test_cli_missing_config_file(run_train):
     proc = run_train("--configs=nowhere.yml", "--profile-flops")
     assert proc.returncode == 2 and "nowhere.yml" in proc.stderr and "Traceback" not in proc.stderr
 
@@ -148,7 +155,7 @@ decoder-arbitrary-ende-attn-all-subtransformer: [-1, 1]
     (96, 3,
      "encoder-self-attention-heads-all-subtransformer[1]=3 is not in encoder-self-attention-heads-choice [4, 2]"),
 ])
-def test_cli_rejects_a_config_off_the_space_of_its_config_files(tmp_path, embed, heads, expected):
+def test_cli_rejects_a_config_off_the_space_of_its_config_files(run_train, tmp_path, embed, heads, expected):
     """Embed 80 <= 96 and 3 heads | qkv-dim 96 fit the SuperTransformer, but are outside the *-choice lists the files
     set; --allow-off-space profiles them anyway."""
     space, sub = tmp_path / "space.yml", tmp_path / "sub.yml"
@@ -164,7 +171,7 @@ def test_cli_rejects_a_config_off_the_space_of_its_config_files(tmp_path, embed,
     assert json.loads(allowed.stdout.strip().splitlines()[-1])["config"]["encoder"]["encoder_embed_dim"] == embed
 
 
-def test_cli_checks_a_space_in_the_choice_lists_of_the_files_only(tmp_path):
+def test_cli_checks_a_space_in_the_choice_lists_of_the_files_only(run_train, tmp_path):
     """A SubTransformer in the files' space profiles; without *-choice keys (the original's sub.yml + common.yml) the
     parser defaults are no space: 80 is in none of [512, 256, 128] and only has to fit."""
     space, sub = tmp_path / "space.yml", tmp_path / "sub.yml"
@@ -179,7 +186,7 @@ def test_cli_checks_a_space_in_the_choice_lists_of_the_files_only(tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
 
 
-def test_cli_yaml_syntax_error_is_one_line_naming_file_line_and_key(tmp_path):
+def test_cli_yaml_syntax_error_is_one_line_naming_file_line_and_key(run_train, tmp_path):
     """A list with its bracket missing was read as a string, then rejected with ~165 lines of usage, no file named."""
     bad = tmp_path / "space.yml"
     text = SPACE_YML.format(data=tmp_path)
