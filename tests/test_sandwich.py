@@ -13,9 +13,11 @@ from fairseq.criterions.label_smoothed_cross_entropy import label_smoothed_nll_l
 from fairseq.optim.sgd import SGD
 
 from test_training import assert_same_tensors, sampled_configs, space_of, train_cmd, train_on_two_workers
+from hat.checkpoint import load_trusted
 from hat.cli import run_cli
+from hat.export.subtransformer_checkpoint import export_subtransformer
 from hat.cli.train import main
-from hat.search_space import ConfigError
+from hat.search_space import ConfigError, write_subtransformer_yaml
 from hat.tasks.translation_supertransformer import (TranslationSuperTransformerConfig, check_sandwich_options,
                                                     sandwich_configs)
 from hat.training import parse_train_args
@@ -106,6 +108,13 @@ def test_sandwich_training_resumes_the_same_members_with_update_freq(synthetic_b
         assert 0 < float(record["distill_loss"]) < 20 and math.isfinite(float(record["loss"]))
         assert "largest_loss" in record and "smallest_loss" in record
     assert {"valid_largest_loss", "valid_smallest_loss"} <= set(progress(second_log, "valid")[-1])
+    # a sandwich SuperTransformer is the same model class: its SubTransformers export as the uniform one's do
+    sub = tmp_path / "smallest.yml"
+    write_subtransformer_yaml(space.smallest(), sub)
+    exported = export_subtransformer(save / "checkpoint_last.pt", sub, tmp_path / "smallest.pt")
+    compact = load_trusted(tmp_path / "smallest.pt")
+    assert compact["args"].encoder_embed_dim_subtransformer == space.smallest()["encoder"]["encoder_embed_dim"]
+    assert 0 < exported["subtransformer_params"] < exported["supertransformer_params"]
 
 
 def test_options_off_train_exactly_as_uniform_sampling(synthetic_bin, tiny_space_yml, tmp_path, capsys, caplog):
