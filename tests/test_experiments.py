@@ -260,7 +260,7 @@ def test_a_finished_training_is_not_started_again(tmp_path, monkeypatch):
     import torch
 
     started = []
-    monkeypatch.setattr(steps, "run_train", lambda argv, output=None: started.append([str(a) for a in argv]))
+    monkeypatch.setattr(steps, "run_train", lambda argv, output=None, threads=None: started.append([str(a) for a in argv]))
     save = tmp_path / "save"
     save.mkdir()
     torch.save({"model": {}, "optimizer_history": [{"num_updates": 10}],
@@ -278,3 +278,34 @@ def test_a_finished_training_is_not_started_again(tmp_path, monkeypatch):
                         "--max-update", "11", "--cpu", "--seed", "2"]]
     assert steps.training_seconds({"training_s": 50.0, "stage_wall_s": 60.0}) == 50.0
     assert steps.training_seconds({"stage_wall_s": 60.0}) == 60.0  # a stage stored before training_s
+
+
+def test_run_concurrently_keeps_the_order_and_stops_starting_calls_after_an_error():
+    import threading
+    import time
+
+    from hat.experiments.stages import run_concurrently
+
+    running, most = [], []
+    lock = threading.Lock()
+
+    def call(i, fail=False):
+        def run():
+            with lock:
+                running.append(i)
+                most.append(len(running))
+            time.sleep(0.05)
+            with lock:
+                running.remove(i)
+            if fail:
+                raise RuntimeError(f"call {i}")
+            return i
+        return run
+
+    assert run_concurrently([call(i) for i in range(5)], 2) == [0, 1, 2, 3, 4] and max(most) == 2
+    assert run_concurrently([call(i) for i in range(3)], 1) == [0, 1, 2]
+    started = []
+    calls = [call(0, fail=True), call(1)] + [lambda i=i: started.append(i) for i in range(2, 6)]
+    with pytest.raises(RuntimeError, match="call 0"):
+        run_concurrently(calls, 2)
+    assert started == []  # the calls queued behind the failure are not run

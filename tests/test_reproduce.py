@@ -15,7 +15,7 @@ from hat.search_space import active_config, read_subtransformer_yaml
 @pytest.mark.slow
 def test_reproduction_stages_run_end_to_end_and_write_the_results(short_bin, tmp_path):
     results = tmp_path / "results"
-    cmd = reproduction_cmd(tmp_path, short_bin, "--seeds", "1", "2")
+    cmd = reproduction_cmd(tmp_path, short_bin, "--train-jobs", "2", "--seeds", "1", "2")
 
     proc = run(cmd, timeout=600)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
@@ -31,6 +31,8 @@ def test_reproduction_stages_run_end_to_end_and_write_the_results(short_bin, tmp
                     for s in (1, 2)]
         assert abs(row["bleu"] - (per_seed[0] + per_seed[1]) / 2) < 1e-9  # the mean over the two trained seeds
         assert abs(row["bleu_std"] - abs(per_seed[0] - per_seed[1]) / 2 ** 0.5) < 1e-9
+        for seed in (1, 2):  # two trainings at once: each one's output in its own file
+            assert "done training" in (tmp_path / "work" / "models" / name / f"seed{seed}" / "train.out").read_text()
     text = (results / "multi30k_en_de.md").read_text()
     assert "baselines beaten by HAT" in text and "| baseline | transformer-32-3-3 |" in text
     assert "training seeds: 1, 2" in text and "(none written yet" in text

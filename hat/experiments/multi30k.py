@@ -15,6 +15,8 @@ Every stage is cached in ``<workdir>/stages/`` (:class:`hat.experiments.stages.P
 from __future__ import annotations
 
 import dataclasses
+import functools
+import os
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,7 +31,7 @@ from . import steps
 from .multi30k_report import write_results
 from .results_index import write_index
 from .seeds import over_seeds, seed_name
-from .stages import Pipeline, git_commit, languages, latency_constraints, validation_curves
+from .stages import Pipeline, git_commit, languages, latency_constraints, run_concurrently, validation_curves
 
 TASK = Path("configs") / "multi30k.en-de"
 """The task's configs in a checkout of this project (relative to the current directory)."""
@@ -87,6 +89,9 @@ class Multi30kSettings:
     baselines: Sequence[str] = field(default_factory=lambda: list(BASELINES))
     seeds: Sequence[int] = (1, 2)
     """Training seeds of every model (each model is trained once per seed; rows report the mean and std)."""
+    train_jobs: int = 1
+    """Models trained at once (each on cores / jobs threads, its output in ``<save dir>/train.out``); 1: one at a
+    time on PyTorch's default threads, its output on this process's."""
     experiment: str = EXPERIMENTS[0]
     search_seeds: Sequence[int] = (1, 2, 3)
     """``multi30k_search_vs_random``: the search seeds of each method."""
@@ -272,18 +277,22 @@ def _searched_models(search: dict, common: str, prefix: str) -> "OrderedDict[str
 
 def _train_and_test(settings: Multi30kSettings, pipeline: Pipeline, data: Path, models: dict) -> None:
     """Train every model from scratch with the same budget once per seed (every model's first seed before any
-    second one), then test each (BLEU; #params and FLOPs with the first seed): stages. Each model gets the mean and std over its seeds
-    (:func:`hat.experiments.seeds.over_seeds`), its first seed's ``checkpoint`` and that checkpoint's BLEU
-    (``checkpoint_bleu``)."""
-    walls: dict = {}
-    for seed in settings.seeds:
-        for name, model in models.items():
-            save_dir = model_dir(pipeline, name, seed)
-            trained = pipeline.stage(f"train_{seed_name(name, seed)}", lambda model=model, save_dir=save_dir,
-                                     seed=seed: steps.train_subtransformer(
-                data, model["yml"], model["common"], save_dir, settings.train_updates,
-                ["--seed", seed, "--no-progress-bar", "--log-format", "simple"]))
-            walls[name, seed] = steps.training_seconds(trained)
+    second one; ``train_jobs`` at a time), then test each (BLEU; #params and FLOPs with the first seed): stages.
+    Each model gets the mean and std over its seeds (:func:`hat.experiments.seeds.over_seeds`), its first seed's
+    ``checkpoint`` and that checkpoint's BLEU (``checkpoint_bleu``)."""
+    jobs = max(1, settings.train_jobs)
+    threads = None if jobs == 1 else max(1, (os.cpu_count() or 1) // jobs)
+
+    def train(name: str, model: dict, seed: int) -> dict:
+        save_dir = model_dir(pipeline, name, seed)
+        return pipeline.stage(f"train_{seed_name(name, seed)}", lambda: steps.train_subtransformer(
+            data, model["yml"], model["common"], save_dir, settings.train_updates,
+            ["--seed", seed, "--no-progress-bar", "--log-format", "simple"],
+            output=None if jobs == 1 else save_dir / "train.out", threads=threads))
+
+    order = [(name, model, seed) for seed in settings.seeds for name, model in models.items()]
+    trained = run_concurrently([functools.partial(train, *item) for item in order], jobs)
+    walls = {(name, seed): steps.training_seconds(result) for (name, _, seed), result in zip(order, trained)}
     for name, model in models.items():
         per_seed = {}
         for seed in settings.seeds:

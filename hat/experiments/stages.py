@@ -7,17 +7,21 @@ generation).
 """
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import datetime
 import json
 import subprocess
+import threading
 import time
 from pathlib import Path
-from typing import Callable, Optional, Sequence
+from typing import Callable, Optional, Sequence, TypeVar
 
 from ..errors import ConfigError, StageError
 from ..io import PathLike, write_text_atomic
 from ..locks import exclusive_output
+
+T = TypeVar("T")
 
 
 class PipelineStopped(Exception):
@@ -112,6 +116,30 @@ class Pipeline:
         return {"wall_s": round(sum(max(r.get("stage_wall_s", 0.0), r.get("training_s", 0.0)) for r in results), 1),
                 "commits": sorted({r.get("stage_commit", "unknown") for r in results}),
                 "finished": datetime.datetime.fromtimestamp(last, datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
+
+
+def run_concurrently(calls: Sequence[Callable[[], T]], jobs: int) -> list[T]:
+    """The results of ``calls``, run ``jobs`` at a time in their order (threads: each is expected to wait on a
+    subprocess, as a training stage does). After an error no further call starts; the first error is raised once
+    the calls already running have ended."""
+    if jobs <= 1:
+        return [call() for call in calls]
+    failed = threading.Event()
+
+    def guarded(call: Callable[[], T]) -> Callable[[], Optional[T]]:
+        def run() -> Optional[T]:
+            if failed.is_set():
+                return None  # never read: an earlier call's error is raised first
+            try:
+                return call()
+            except BaseException:
+                failed.set()
+                raise
+        return run
+
+    with concurrent.futures.ThreadPoolExecutor(jobs) as pool:
+        futures = [pool.submit(guarded(call)) for call in calls]
+        return [future.result() for future in futures]
 
 
 def git_commit(folder: PathLike = ".") -> str:

@@ -8,6 +8,7 @@ process (fairseq's trainer owns its process: distributed launch, global state, a
 """
 from __future__ import annotations
 
+import os
 import shlex
 import subprocess
 import sys
@@ -19,6 +20,10 @@ from ..io import PathLike
 
 LATENCY_DATASET_KEYS = ("csv", "rows", "min_ms", "max_ms", "mean_ms")
 """What the latency-dataset step returns: the CSV and its row count and min / max / mean latency (ms)."""
+
+
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS")
+"""What sets the thread count of a training process (PyTorch reads them at start)."""
 
 
 def log(line: str) -> None:
@@ -35,19 +40,20 @@ def show(tool: str, argv: Sequence[Any]) -> None:
     print("$ " + " ".join(shlex.quote(word) for word in [tool, *words(argv)]), flush=True)
 
 
-def run_train(argv: Sequence[Any], output: Optional[PathLike] = None) -> None:
-    """``hat-train argv --log-brief`` (``python -m hat.cli.train``) in a fresh Python process, its output
-    appended to the file ``output`` when given; a failure is a :class:`hat.errors.StageError` (the tool
-    printed its own message, in ``output`` if given)."""
+def run_train(argv: Sequence[Any], output: Optional[PathLike] = None, threads: Optional[int] = None) -> None:
+    """``hat-train argv --log-brief`` (``python -m hat.cli.train``) in a fresh Python process on ``threads`` CPU
+    threads (None: PyTorch's default), its output appended to the file ``output`` when given; a failure is a
+    :class:`hat.errors.StageError` (the tool printed its own message, in ``output`` if given)."""
     argv = words(argv) + ["--log-brief"]
     show("hat-train", argv)
+    env = None if threads is None else {**os.environ, **{name: str(threads) for name in THREAD_VARIABLES}}
     if output is None:
-        proc = subprocess.run([sys.executable, "-m", "hat.cli.train", *argv])
+        proc = subprocess.run([sys.executable, "-m", "hat.cli.train", *argv], env=env)
     else:
         Path(output).parent.mkdir(parents=True, exist_ok=True)
         with open(output, "a") as stream:
             proc = subprocess.run([sys.executable, "-m", "hat.cli.train", *argv], stdout=stream,
-                                  stderr=subprocess.STDOUT)
+                                  stderr=subprocess.STDOUT, env=env)
     if proc.returncode != 0:
         where = "above" if output is None else f"in {output}"
         raise StageError(f"hat-train failed with exit code {proc.returncode} (its output {where}); rerun the same "
@@ -117,12 +123,13 @@ def _finished(save_dir: PathLike, updates: int, budget_s: Optional[float]) -> bo
 
 
 def _train(model: Sequence[Any], save_dir: PathLike, updates: int, flags: Sequence[Any], output: Optional[PathLike],
-           budget_s: Optional[float] = None) -> dict:
+           budget_s: Optional[float] = None, threads: Optional[int] = None) -> dict:
     """``hat-train model... --save-dir save_dir --max-update updates --cpu flags...`` (and ``--stop-time-hours``
-    from ``budget_s``) unless that training has finished; its :func:`training_progress`."""
+    from ``budget_s``) on ``threads`` unless that training has finished; its :func:`training_progress`."""
     time_limit = [] if budget_s is None else ["--stop-time-hours", budget_s / 3600]
     if not _finished(save_dir, updates, budget_s):
-        run_train([*model, "--save-dir", save_dir, "--max-update", updates, "--cpu", *flags, *time_limit], output)
+        run_train([*model, "--save-dir", save_dir, "--max-update", updates, "--cpu", *flags, *time_limit], output,
+                  threads)
     return training_progress(Path(save_dir) / "checkpoint_last.pt")
 
 
@@ -138,11 +145,13 @@ def train_supertransformer(data: PathLike, space: PathLike, save_dir: PathLike, 
 
 
 def train_subtransformer(data: PathLike, yml: PathLike, common: PathLike, save_dir: PathLike, updates: int,
-                         extra: Sequence[Any] = (), output: Optional[PathLike] = None) -> dict:
+                         extra: Sequence[Any] = (), output: Optional[PathLike] = None,
+                         threads: Optional[int] = None) -> dict:
     """Train the SubTransformer ``yml`` from scratch (``common``: its SuperTransformer and
-    ``train-subtransformer: True``, as the original's ``common.yml``) on CPU into ``save_dir``; its best
-    checkpoint and :func:`training_progress`."""
-    done = _train([data, f"--configs={yml}", f"--sub-configs={common}"], save_dir, updates, extra, output)
+    ``train-subtransformer: True``, as the original's ``common.yml``) on CPU (``threads``: None for PyTorch's
+    default) into ``save_dir``; its best checkpoint and :func:`training_progress`."""
+    done = _train([data, f"--configs={yml}", f"--sub-configs={common}"], save_dir, updates, extra, output,
+                  threads=threads)
     return {"checkpoint": str(Path(save_dir) / "checkpoint_best.pt"), **done}
 
 
