@@ -15,7 +15,7 @@ from hat.search_space import active_config, read_subtransformer_yaml
 @pytest.mark.slow
 def test_reproduction_stages_run_end_to_end_and_write_the_results(short_bin, tmp_path):
     results = tmp_path / "results"
-    cmd = reproduction_cmd(tmp_path, short_bin, "--train-jobs", "2", "--seeds", "1", "2")
+    cmd = reproduction_cmd(tmp_path, short_bin, "--jobs", "2", "--seeds", "1", "2")
 
     proc = run(cmd, timeout=600)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]

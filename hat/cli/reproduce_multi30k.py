@@ -74,9 +74,10 @@ def get_parser() -> argparse.ArgumentParser:
                         help="budget of every HAT / baseline model")
     parser.add_argument("--seeds", type=int, nargs="+", default=list(DEFAULTS.seeds),
                         help="training seeds: every model is trained once per seed (mean and std reported)")
-    parser.add_argument("--train-jobs", type=int, default=DEFAULTS.train_jobs,
-                        help="models trained at once, each on cores/N threads with its output in <save dir>/train.out "
-                             "(training times are then measured N at a time)")
+    parser.add_argument("--jobs", type=int, default=DEFAULTS.jobs,
+                        help="trainings (and the comparison searches) run at once, each in its own process on "
+                             "cores/N threads with its output in <save dir>/train.out (<search dir>/search.out); "
+                             "training times are then measured N at a time")
     add_latency_and_search_flags(parser, DEFAULTS)
     parser.add_argument("--final-latiter", type=int, default=DEFAULTS.final_latiter,
                         help="timed runs per side in the final interleaved latency measurements of the trained models")

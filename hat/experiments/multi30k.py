@@ -89,9 +89,10 @@ class Multi30kSettings:
     baselines: Sequence[str] = field(default_factory=lambda: list(BASELINES))
     seeds: Sequence[int] = (1, 2)
     """Training seeds of every model (each model is trained once per seed; rows report the mean and std)."""
-    train_jobs: int = 1
-    """Models trained at once (each on cores / jobs threads, its output in ``<save dir>/train.out``); 1: one at a
-    time on PyTorch's default threads, its output on this process's."""
+    jobs: int = 1
+    """Trainings, and searches of the search comparisons, run at once (each in its own process on cores / jobs
+    threads, its output in ``<save dir>/train.out`` / ``<search dir>/search.out``); 1: one at a time on PyTorch's
+    default threads, its output on this process's."""
     experiment: str = EXPERIMENTS[0]
     search_seeds: Sequence[int] = (1, 2, 3)
     """``multi30k_search_vs_random``: the search seeds of each method."""
@@ -277,11 +278,10 @@ def _searched_models(search: dict, common: str, prefix: str) -> "OrderedDict[str
 
 def _train_and_test(settings: Multi30kSettings, pipeline: Pipeline, data: Path, models: dict) -> None:
     """Train every model from scratch with the same budget once per seed (every model's first seed before any
-    second one; ``train_jobs`` at a time), then test each (BLEU; #params and FLOPs with the first seed): stages.
+    second one; ``jobs`` at a time), then test each (BLEU; #params and FLOPs with the first seed): stages.
     Each model gets the mean and std over its seeds (:func:`hat.experiments.seeds.over_seeds`), its first seed's
     ``checkpoint`` and that checkpoint's BLEU (``checkpoint_bleu``)."""
-    jobs = max(1, settings.train_jobs)
-    threads = None if jobs == 1 else max(1, (os.cpu_count() or 1) // jobs)
+    jobs, threads = settings.jobs, job_threads(settings.jobs)
 
     def train(name: str, model: dict, seed: int) -> dict:
         save_dir = model_dir(pipeline, name, seed)
@@ -306,6 +306,11 @@ def _train_and_test(settings: Multi30kSettings, pipeline: Pipeline, data: Path, 
                      checkpoint_bleu=per_seed[first]["bleu"])
 
 
+def job_threads(jobs: int) -> Optional[int]:
+    """CPU threads of each of ``jobs`` processes run at once (None for one job: PyTorch's default, every core)."""
+    return None if jobs <= 1 else max(1, (os.cpu_count() or 1) // jobs)
+
+
 def model_dir(pipeline: Pipeline, name: str, seed: int) -> Path:
     """Where model ``name`` trained with ``seed`` is saved."""
     return pipeline.workdir / "models" / name / f"seed{seed}"
@@ -317,11 +322,15 @@ def _search_vs_random(settings: Multi30kSettings, pipeline: Pipeline, data: Path
     compared, not the device), then each method's best winner trained (first seed) and tested."""
     from . import search_comparison as experiment
 
+    runs = [(method, seed) for method in experiment.METHODS for seed in settings.search_seeds]
+    summaries = dict(zip(runs, run_concurrently([functools.partial(
+        _compared_search, settings, pipeline, data, predictor, constraint, method, seed) for method, seed in runs],
+        settings.jobs)))
     rows, winners = [], OrderedDict()
     for method in experiment.METHODS:
         best = None
         for seed in settings.search_seeds:
-            summary = _compared_search(settings, pipeline, data, predictor, constraint, method, seed)
+            summary = summaries[method, seed]
             rows += experiment.best_so_far(pipeline.workdir / f"search_{method}_seed{seed}" / "history.jsonl", method,
                                            seed)
             result = summary["results"][0]
@@ -343,7 +352,8 @@ def _compared_search(settings: Multi30kSettings, pipeline: Pipeline, data: Path,
     ``constraint`` alone, ``comparison_evo_iter`` generations, chosen by prediction alone (the searches are
     compared, not the device)."""
     return _search(settings, pipeline, data, predictor, [constraint], "torch", f"search_{method}{variant}_seed{seed}",
-                   evo_iter=settings.comparison_evo_iter, verify_on_device=0, seed=seed, method=method, **options)
+                   evo_iter=settings.comparison_evo_iter, verify_on_device=0, seed=seed, method=method,
+                   threads=job_threads(settings.jobs), **options)
 
 
 def _design_space(settings: Multi30kSettings, pipeline: Pipeline, data: Path, predictor: Path, constraint: float,
@@ -354,12 +364,10 @@ def _design_space(settings: Multi30kSettings, pipeline: Pipeline, data: Path, pr
 
     restricted = experiment.without_arbitrary_attention(settings.space, pipeline.workdir / "design_space" /
                                                         "no_arbitrary_attn.yml")
-    searches = OrderedDict([
-        ("full-space", _compared_search(settings, pipeline, data, predictor, constraint, "evolution", 1)),
-        ("no-arbitrary-attn", _compared_search(settings, pipeline, data, predictor, constraint, "evolution", 1,
-                                               "_no_arbitrary_attn", space=restricted)),
-        ("uniform-layers", _compared_search(settings, pipeline, data, predictor, constraint, "evolution", 1,
-                                            "_uniform_layers", uniform_layers=True))])
+    search = functools.partial(_compared_search, settings, pipeline, data, predictor, constraint, "evolution", 1)
+    searches = OrderedDict(zip(experiment.VARIANTS, run_concurrently([
+        search, functools.partial(search, "_no_arbitrary_attn", space=restricted),
+        functools.partial(search, "_uniform_layers", uniform_layers=True)], settings.jobs)))
     models = OrderedDict((f"design-{variant}", {
         "family": variant, "yml": summary["results"][0]["config_path"], "common": settings.common,
         "search_loss": summary["results"][0]["loss"],

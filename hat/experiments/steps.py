@@ -8,6 +8,7 @@ process (fairseq's trainer owns its process: distributed launch, global state, a
 """
 from __future__ import annotations
 
+import json
 import os
 import shlex
 import subprocess
@@ -40,24 +41,31 @@ def show(tool: str, argv: Sequence[Any]) -> None:
     print("$ " + " ".join(shlex.quote(word) for word in [tool, *words(argv)]), flush=True)
 
 
-def run_train(argv: Sequence[Any], output: Optional[PathLike] = None, threads: Optional[int] = None) -> None:
-    """``hat-train argv --log-brief`` (``python -m hat.cli.train``) in a fresh Python process on ``threads`` CPU
+def run_tool(tool: str, module: str, argv: Sequence[Any], output: Optional[PathLike] = None,
+             threads: Optional[int] = None) -> None:
+    """The console command ``tool`` (``python -m module argv``) in a fresh Python process on ``threads`` CPU
     threads (None: PyTorch's default), its output appended to the file ``output`` when given; a failure is a
     :class:`hat.errors.StageError` (the tool printed its own message, in ``output`` if given)."""
-    argv = words(argv) + ["--log-brief"]
-    show("hat-train", argv)
+    argv = words(argv)
+    show(tool, argv)
+    command = [sys.executable, "-m", module, *argv]
     env = None if threads is None else {**os.environ, **{name: str(threads) for name in THREAD_VARIABLES}}
     if output is None:
-        proc = subprocess.run([sys.executable, "-m", "hat.cli.train", *argv], env=env)
+        proc = subprocess.run(command, env=env)
     else:
         Path(output).parent.mkdir(parents=True, exist_ok=True)
         with open(output, "a") as stream:
-            proc = subprocess.run([sys.executable, "-m", "hat.cli.train", *argv], stdout=stream,
-                                  stderr=subprocess.STDOUT, env=env)
+            proc = subprocess.run(command, stdout=stream, stderr=subprocess.STDOUT, env=env)
     if proc.returncode != 0:
         where = "above" if output is None else f"in {output}"
-        raise StageError(f"hat-train failed with exit code {proc.returncode} (its output {where}); rerun the same "
+        raise StageError(f"{tool} failed with exit code {proc.returncode} (its output {where}); rerun the same "
                          "command to continue from this stage")
+
+
+def run_train(argv: Sequence[Any], output: Optional[PathLike] = None, threads: Optional[int] = None) -> None:
+    """``hat-train argv --log-brief`` in a fresh Python process (:func:`run_tool`): fairseq's trainer owns its
+    process."""
+    run_tool("hat-train", "hat.cli.train", [*argv, "--log-brief"], output, threads)
 
 
 # --- data -------------------------------------------------------------------------------------------------
@@ -243,12 +251,15 @@ def search(data: PathLike, space: PathLike, checkpoint: PathLike, predictor: Pat
            write_config_path: PathLike, search_dir: PathLike, *, evo_iter: int, population_size: int,
            parent_size: int, mutation_size: int, crossover_size: int, valid_cnt_max: Optional[int] = None,
            verify_rounds: int = 3, verify_on_device: Optional[int] = None, seed: int = 1,
-           method: str = "evolution", uniform_layers: bool = False) -> dict:
+           method: str = "evolution", uniform_layers: bool = False, threads: Optional[int] = None) -> dict:
     """The evolutionary search over the SuperTransformer ``checkpoint`` under the latency ``constraints``
     (ms) of ``predictor`` (:func:`hat.search.runner.run_search`; resumes in ``search_dir``; ``verify_on_device``:
     the search's ``--verify-on-device K``, 0 to choose by prediction alone; ``seed``, ``method``,
-    ``uniform_layers``: its ``--seed``, ``--search-method``, ``--uniform-layers``); returns its summary (``results``: one per constraint, ``evaluations``,
-    ``plot``...)."""
+    ``uniform_layers``: its ``--seed``, ``--search-method``, ``--uniform-layers``); returns its summary
+    (``results``: one per constraint, ``evaluations``, ``plot``...). In this process, or with ``threads`` in a
+    process of its own on that many threads, its output in ``<search_dir>/search.out`` (searches run side by
+    side)."""
+    from ..search.outputs import SUMMARY
     from ..search.runner import parse_search_args, run_search
 
     argv = words([data, f"--configs={space}", "--cpu", "--restore-file", checkpoint, "--ckpt-path", predictor,
@@ -262,6 +273,9 @@ def search(data: PathLike, space: PathLike, checkpoint: PathLike, predictor: Pat
                   *(["--seed", seed] if seed != 1 else []),
                   *(["--search-method", method] if method != "evolution" else []),
                   *(["--uniform-layers"] if uniform_layers else [])])
+    if threads is not None:
+        run_tool("hat-evo-search", "hat.cli.evo_search", argv, Path(search_dir) / "search.out", threads)
+        return json.loads((Path(search_dir) / SUMMARY).read_text())
     show("hat-evo-search", argv)
     return run_search(parse_search_args(argv), log)
 
