@@ -260,7 +260,8 @@ def test_a_finished_training_is_not_started_again(tmp_path, monkeypatch):
     import torch
 
     started = []
-    monkeypatch.setattr(steps, "run_train", lambda argv, output=None, threads=None: started.append([str(a) for a in argv]))
+    monkeypatch.setattr(steps, "run_train",
+                        lambda argv, output=None, threads=None: started.append([str(a) for a in argv]))
     save = tmp_path / "save"
     save.mkdir()
     torch.save({"model": {}, "optimizer_history": [{"num_updates": 10}],

@@ -81,8 +81,8 @@ def run_train(capsys, monkeypatch):
 def test_cli_profile_json_without_data():
     name = "HAT_iwslt14deen_titanxp@45.6ms_bleu@33.4"
     proc = subprocess.run([sys.executable, "train.py", f"--configs=configs/iwslt14.de-en/subtransformer/{name}.yml",
-                           "--sub-configs=configs/iwslt14.de-en/subtransformer/common.yml", "--profile-flops", "--json"],
-                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+                           "--sub-configs=configs/iwslt14.de-en/subtransformer/common.yml", "--profile-flops",
+                           "--json"], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     assert (result["params"], result["flops"]) == SUBTRANSFORMERS[name][:2]

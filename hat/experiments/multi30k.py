@@ -264,8 +264,8 @@ def _search(settings: Multi30kSettings, pipeline: Pipeline, data: Path, predicto
                 "mutation_size": settings.mutation_size, "crossover_size": settings.crossover_size,
                 "verify_rounds": settings.lat_rounds, "verify_on_device": settings.verify_on_device, **options}
     return pipeline.stage(stage, lambda: steps.search(
-        data, space or settings.space, supernet or pipeline.workdir / "supertransformer" / "checkpoint_last.pt", predictor,
-        constraints, folder / "hat.yml", folder, **schedule))
+        data, space or settings.space, supernet or pipeline.workdir / "supertransformer" / "checkpoint_last.pt",
+        predictor, constraints, folder / "hat.yml", folder, **schedule))
 
 
 def _searched_models(search: dict, common: str, prefix: str) -> "OrderedDict[str, dict]":
@@ -423,13 +423,14 @@ def _weight_sharing_models(settings: Multi30kSettings, pipeline: Pipeline, data:
 def _supernet_training(settings: Multi30kSettings, pipeline: Pipeline, data: Path, models: dict, predictor: Path,
                        constraints: list[float], uniform: dict, context: dict) -> dict:
     """A SuperTransformer trained with the sandwich rule and in-place distillation for the uniform one's training
-    time (``uniform``: its stage), the SubTransformers of :func:`_weight_sharing_models` tested with the weights they inherit
-    from each, and the search repeated on it (same constraints and predictor) with its winners trained from
-    scratch; all measured in the same interleaved rounds."""
+    time (``uniform``: its stage), the SubTransformers of :func:`_weight_sharing_models` tested with the weights
+    they inherit from each, and the search repeated on it (same constraints and predictor) with its winners
+    trained from scratch; all measured in the same interleaved rounds."""
     from . import supernet_training as experiment
     from .weight_sharing import inherited_bleu
 
-    folders = {"uniform": pipeline.workdir / "supertransformer", "sandwich": pipeline.workdir / "supertransformer_sandwich"}
+    folders = {"uniform": pipeline.workdir / "supertransformer",
+               "sandwich": pipeline.workdir / "supertransformer_sandwich"}
     if "training_s" not in uniform:  # a stage stored before training stages recorded it
         uniform = pipeline.stage("supertransformer_progress", lambda: steps.training_progress(
             folders["uniform"] / "checkpoint_last.pt"))

@@ -106,9 +106,8 @@ class Pipeline:
 
     def provenance(self) -> dict:
         """Where the results of the stages visited so far come from: ``wall_s`` (their compute time, summed; a
-        training stage's is at least its ``training_s``),
-        ``commits`` (of the code that ran them, "unknown" for stages stored without one) and ``finished`` (UTC
-        date and time the last of them finished)."""
+        training stage's is at least its ``training_s``), ``commits`` (of the code that ran them, "unknown" for
+        stages stored without one) and ``finished`` (UTC date and time the last of them finished)."""
         markers = [self.marker(name) for name in dict.fromkeys(self.visited)]
         results = [json.loads(marker.read_text()) for marker in markers]
         last = max(marker.stat().st_mtime for marker in markers)

@@ -4,7 +4,8 @@ Every step prints the command line of the tool that does the same work (``$ hat-
 hat-evo-search ...``), so that any step can be rerun by hand, and returns a JSON-able dict (a stage
 result of :class:`hat.experiments.stages.Pipeline`). Training runs ``hat-train`` in a fresh Python
 process (fairseq's trainer owns its process: distributed launch, global state, as the original's
-``train.py``); every other step calls the library in this process.
+``train.py``); every other step calls the library in this process, but a search may run in a process of its own
+too, so that several run side by side.
 """
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ LATENCY_DATASET_KEYS = ("csv", "rows", "min_ms", "max_ms", "mean_ms")
 
 
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS")
-"""What sets the thread count of a training process (PyTorch reads them at start)."""
+"""What sets the thread count of a tool run in its own process (PyTorch reads them at start)."""
 
 
 def log(line: str) -> None:
