@@ -310,3 +310,16 @@ def test_run_concurrently_keeps_the_order_and_stops_starting_calls_after_an_erro
     with pytest.raises(RuntimeError, match="call 0"):
         run_concurrently(calls, 2)
     assert started == []  # the calls queued behind the failure are not run
+
+
+def test_a_tool_runs_in_its_own_process_on_the_threads_asked_for(tmp_path, monkeypatch):
+    (tmp_path / "threads_probe.py").write_text(
+        "import os, sys\nprint(os.environ.get('OMP_NUM_THREADS'), os.environ.get('MKL_NUM_THREADS'), sys.argv[1:])\n"
+        "sys.exit(3 if 'fail' in sys.argv else 0)\n")
+    monkeypatch.setenv("PYTHONPATH", str(tmp_path))
+    out = tmp_path / "logs" / "tool.out"
+    steps.run_tool("probe", "threads_probe", ["a", 1], out, threads=1)
+    assert out.read_text() == "1 1 ['a', '1']\n"
+    with pytest.raises(StageError, match=f"probe failed with exit code 3 \\(its output in {out}\\)"):
+        steps.run_tool("probe", "threads_probe", ["fail"], out, threads=2)
+    assert out.read_text().splitlines()[-1] == "2 2 ['fail']"  # appended
