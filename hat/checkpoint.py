@@ -7,6 +7,7 @@ therefore loaded with ``weights_only=False`` -- explicitly, here, for this proje
 (by :func:`install_fairseq_compat`) for fairseq's own ``checkpoint_utils``. A pickle can run code:
 load only checkpoints you trust (your own, or the released HAT models).
 """
+import hashlib
 import os
 import shutil
 import sys
@@ -46,6 +47,18 @@ def load_trusted(path: PathLike) -> Dict[str, Any]:
     if not isinstance(state, dict) or not isinstance(state.get("model"), Mapping):
         raise CheckpointError(f"{path} is not a fairseq checkpoint (no 'model' entry)")
     return state
+
+
+def weights_fingerprint(path: PathLike) -> str:
+    """SHA-256 of a checkpoint's model weights (each tensor's name, dtype, shape and bytes, in name order): equal
+    for two trainings that computed the same weights, whatever else their files hold (times, paths, optimizer)."""
+    digest = hashlib.sha256()
+    for name, tensor in sorted(load_trusted(path)["model"].items()):
+        if name.endswith("._float_tensor"):  # fairseq's sinusoidal positions keep an uninitialised 1-value buffer
+            continue
+        digest.update(f"{name}:{tensor.dtype}:{tuple(tensor.shape)};".encode())
+        digest.update(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
 
 
 class _TrustedTorch(types.ModuleType):

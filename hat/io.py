@@ -1,5 +1,6 @@
-"""Atomic file writes: a temporary file in the target's folder, flushed, then renamed over the target."""
+"""Atomic file writes (a temporary file in the target's folder, flushed, then renamed over the target), and a file's fingerprint."""
 import contextlib
+import hashlib
 import json
 import os
 import tempfile
@@ -80,3 +81,13 @@ def read_json_record(path: PathLike, error: Type[HatError], what: str) -> Option
     if not isinstance(recorded, dict):
         raise error(f"{path} is not a valid {what} (not a JSON object)")
     return recorded
+
+
+def file_sha256(path: PathLike) -> str:
+    """SHA-256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+

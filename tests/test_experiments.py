@@ -7,12 +7,13 @@ import tomllib
 import pytest
 
 from conftest import ROOT
+from hat.checkpoint import weights_fingerprint
 from hat.errors import ConfigError, StageError
 from hat.experiments import steps
 from hat.experiments.demo import demo_space_yaml
 from hat.experiments.multi30k import Multi30kSettings, baseline_spec, run as run_multi30k
 from hat.experiments.seeds import mean_std, over_seeds
-from hat.experiments.stages import Pipeline, StageMissing, git_commit, languages, stored_settings
+from hat.experiments.stages import KEPT_OUT, Pipeline, StageMissing, git_commit, languages, stored_settings
 from hat.experiments.weight_sharing import in_space, kendall_tau, search_space
 
 
@@ -54,6 +55,51 @@ def test_a_stored_only_pipeline_reads_results_and_never_runs_a_stage(tmp_path):
         with pytest.raises(StageMissing, match="stage 'missing' has not finished"):
             pipeline.stage("missing", lambda: calls.append(1) or {})
     assert calls == [] and not pipeline.marker("missing").exists()
+
+
+def test_a_missing_output_is_made_again_only_when_asked_for_and_must_match_its_fingerprint(tmp_path, capsys):
+    made = []
+
+    def write(text):
+        def run():
+            made.append(text)
+            (tmp_path / "out.bin").write_text(text)
+            return {"fingerprint": text}
+        return run
+
+    with Pipeline(tmp_path) as pipeline:
+        pipeline.stage("make", write("a"))
+        assert pipeline.output("make", tmp_path / "out.bin", write("never")) == tmp_path / "out.bin"
+        assert made == ["a"]  # there: not made again
+        (tmp_path / "out.bin").unlink()
+        assert pipeline.output("make", tmp_path / "out.bin", write("a")).read_text() == "a" and made == ["a", "a"]
+        assert "out.bin is not here" in capsys.readouterr().out
+        (tmp_path / "out.bin").unlink()
+        with pytest.raises(StageError, match="differs from the stored one .fingerprint b instead of a."):
+            pipeline.output("make", tmp_path / "out.bin", write("b"))
+        assert not (tmp_path / "out.bin").exists()  # a later run does not take the mismatching file as the stored one
+    with Pipeline(tmp_path, stored_only=True) as pipeline:  # regenerating pages computes nothing
+        assert pipeline.output("make", tmp_path / "out.bin", write("c")) == tmp_path / "out.bin" and "c" not in made
+
+
+def test_a_work_folder_kept_in_git_leaves_out_its_large_files(tmp_path):
+    import subprocess
+
+    work = tmp_path / "work"
+    with Pipeline(work):
+        pass
+    assert (work / ".gitignore").read_text() == KEPT_OUT
+    files = ["stages/train.json", "latency/predictor.pt", "latency/latency.csv", "search/history.jsonl",
+             "supertransformer/checkpoint_last.pt", "models/m/seed1/checkpoint_best.pt", "data/bin/train.en-de.en.bin",
+             "onnx/m/encoder.onnx", "models/m/seed1/train.out", "search/.hat.yml.x1.tmp"]
+    for name in files:
+        (work / name).parent.mkdir(parents=True, exist_ok=True)
+        (work / name).write_text("x")
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    listed = subprocess.run(["git", "ls-files", "--others", "--exclude-standard"], cwd=work, capture_output=True,
+                            text=True, check=True).stdout.split()
+    assert sorted(listed) == [".gitignore", "latency/latency.csv", "latency/predictor.pt", "models/m/seed1/train.out",
+                              "search/history.jsonl", "stages/train.json"]
 
 
 def test_provenance_sums_the_visited_stages_and_names_their_commits(tmp_path):
@@ -264,11 +310,15 @@ def test_a_finished_training_is_not_started_again(tmp_path, monkeypatch):
                         lambda argv, output=None, threads=None: started.append([str(a) for a in argv]))
     save = tmp_path / "save"
     save.mkdir()
-    torch.save({"model": {}, "optimizer_history": [{"num_updates": 10}],
-                "extra_state": {"previous_training_time": 50.0}}, save / "checkpoint_last.pt")
+    for name, value in (("checkpoint_last.pt", 1.0), ("checkpoint_best.pt", 2.0)):
+        torch.save({"model": {"w": torch.full((2,), value)}, "optimizer_history": [{"num_updates": 10}],
+                    "extra_state": {"previous_training_time": 50.0}}, save / name)
     # fairseq started on a finished run would make one more update: the step reads the checkpoint instead
     assert steps.train_subtransformer("data", "sub.yml", "common.yml", save, 10) == {
-        "checkpoint": str(save / "checkpoint_best.pt"), "updates": 10, "training_s": 50.0}
+        "checkpoint": str(save / "checkpoint_best.pt"), "updates": 10, "training_s": 50.0,
+        "fingerprint": weights_fingerprint(save / "checkpoint_best.pt")}
+    assert steps.train_supertransformer("data", "space.yml", save, 10)["fingerprint"] == weights_fingerprint(
+        save / "checkpoint_last.pt") != weights_fingerprint(save / "checkpoint_best.pt")
     assert steps.train_supertransformer("data", "space.yml", save, 20, budget_s=50.0)["updates"] == 10
     assert started == []
     steps.train_supertransformer("data", "space.yml", save, 20, budget_s=60.0)

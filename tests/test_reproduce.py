@@ -220,3 +220,52 @@ def test_validation_curves_count_each_update_once(tmp_path):
     assert validation_curves(log) == {"loss": [9.0, 8.0, 7.0], "nll_loss": [1.0, 1.0, 1.0],
                                       "largest_loss": [9.5, 7.5, 6.25], "smallest_loss": [9.0, 8.0, 7.0]}
     assert validation_curves(tmp_path / "absent.log") == {}
+
+
+@pytest.mark.slow
+def test_a_work_folder_kept_in_git_continues_in_another_checkout(short_bin, tmp_path):
+    import os
+    import subprocess
+
+    from conftest import ROOT
+
+    def reproduce(cwd, *extra):
+        cmd = reproduction_cmd(tmp_path, short_bin, "--seeds", "1", *extra)
+        cmd[1] = str(ROOT / "scripts" / "reproduce_multi30k.sh")
+        cmd[cmd.index("--workdir") + 1], cmd[cmd.index("--results-dir") + 1] = "work", "results"  # relative, as in a checkout
+        proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=600,
+                              env={**os.environ, "PYTHON": sys.executable})
+        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+        return proc.stdout
+
+    def git(*args, cwd=tmp_path):
+        return subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=cwd, check=True,
+                              capture_output=True, text=True).stdout
+
+    first, second = tmp_path / "first", tmp_path / "second"
+    first.mkdir()
+    reproduce(first)
+    git("init", "-q", str(first))
+    git("add", "-A", cwd=first)
+    git("commit", "-qm", "a sitting", cwd=first)
+    git("clone", "-q", str(first), str(second))
+    kept = git("ls-files", cwd=second).split()
+    assert "work/stages/evo_search.json" in kept and "work/latency/predictor.pt" in kept
+    assert not [name for name in kept if name.endswith(".pt") and not name.startswith("work/latency/")]
+
+    # the next sitting, in the other checkout: the finished stages are read back; the SuperTransformer, which the
+    # inherited weights need, is trained again and found to be the same; the trained models' tests are not redone
+    out = reproduce(second, "--experiment", "multi30k_inherited_vs_scratch")
+    assert "=== supertransformer: work/supertransformer/checkpoint_last.pt is not here" in out
+    assert "=== evo_search: done before, skipped" in out and "=== test_transformer-32-3-3_seed1: done before" in out
+    assert "models/transformer-32-3-3/seed1/checkpoint_best.pt is not here" not in out
+    table = json.loads((second / "results" / "multi30k_inherited_vs_scratch.json").read_text())
+    assert {"largest", "smallest", "transformer-32-3-3"} <= {row["name"] for row in table}
+
+    # and the first sitting's page, regenerated from the kept stages alone, is the one it wrote
+    (second / "results" / "multi30k_en_de.json").unlink()
+    regenerated = subprocess.run([sys.executable, "-m", "hat.cli.results", "--workdir", "work"], cwd=second,
+                                 capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert regenerated.returncode == 0, regenerated.stderr[-3000:]
+    assert (json.loads((second / "docs" / "results" / "multi30k_en_de.json").read_text())
+            == json.loads((first / "results" / "multi30k_en_de.json").read_text()))

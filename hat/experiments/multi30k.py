@@ -20,7 +20,7 @@ import os
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Callable, Optional, Sequence
 
 from ..config_args import config_file_text, read_config_file
 from ..errors import ConfigError
@@ -186,14 +186,9 @@ def regenerate(workdir: PathLike, results_dir: PathLike) -> dict[str, str]:
 
 def _run(settings: Multi30kSettings, pipeline: Pipeline) -> dict:
     workdir = pipeline.workdir
-    data = Path(pipeline.stage("data", lambda: steps.use_data(settings.data) if settings.data else
-                               steps.prepare_multi30k(settings.raw_dir, workdir / "data", "en", "de"))["data"])
-    languages(data, None, None)
+    data = _data(settings, pipeline)
     super_dir = workdir / "supertransformer"
-    super_dir.mkdir(parents=True, exist_ok=True)  # fairseq's --log-file needs the folder
-    supernet = pipeline.stage("supertransformer", lambda: steps.train_supertransformer(
-        data, settings.space, super_dir, settings.supernet_updates,
-        ["--no-progress-bar", "--log-format", "simple", "--log-file", super_dir / "train.log"]))
+    supernet = pipeline.stage("supertransformer", _supertransformer(settings, pipeline, data))
     lat_csv, predictor = _latency_predictor(settings, pipeline, data, "torch")
 
     from ..latency.measure import device_name
@@ -213,7 +208,7 @@ def _run(settings: Multi30kSettings, pipeline: Pipeline) -> dict:
         yml, common = baseline_files(name, dims, settings.common, workdir / "baselines")
         models[name] = {"family": "baseline", "yml": str(yml), "common": str(common)}
     _train_and_test(settings, pipeline, data, models)
-    supernet_checkpoint = workdir / "supertransformer" / "checkpoint_last.pt"
+    supernet_checkpoint = functools.partial(_supernet_checkpoint, settings, pipeline, data)
     if settings.experiment == "multi30k_deployment":
         return _deployment(settings, pipeline, data, models, context)
     if settings.experiment == "multi30k_inherited_vs_scratch":
@@ -235,6 +230,38 @@ def _run(settings: Multi30kSettings, pipeline: Pipeline) -> dict:
     return {"rows": rows, "beaten": sum(v.beaten for v in verdicts), "baselines": len(verdicts)}
 
 
+def _data(settings: Multi30kSettings, pipeline: Pipeline) -> Path:
+    """The binarised corpus: the one given (``--data``), else Multi30k prepared in the work folder (stage ``data``;
+    prepared again when the work folder was kept without it)."""
+    if settings.data:
+        return Path(pipeline.stage("data", lambda: steps.use_data(settings.data))["data"])
+
+    def prepare() -> dict:
+        return steps.prepare_multi30k(settings.raw_dir, pipeline.workdir / "data", "en", "de")
+
+    data = pipeline.output("data", pipeline.stage("data", prepare)["data"], prepare)
+    if not pipeline.stored_only:
+        languages(data, None, None)
+    return data
+
+
+def _supertransformer(settings: Multi30kSettings, pipeline: Pipeline, data: Path) -> Callable[[], dict]:
+    """The training of the reproduction's SuperTransformer (the work of stage ``supertransformer``)."""
+    folder = pipeline.workdir / "supertransformer"
+
+    def train() -> dict:
+        folder.mkdir(parents=True, exist_ok=True)  # fairseq's --log-file needs the folder
+        return steps.train_supertransformer(data, settings.space, folder, settings.supernet_updates, [
+            "--no-progress-bar", "--log-format", "simple", "--log-file", folder / "train.log"])
+    return train
+
+
+def _supernet_checkpoint(settings: Multi30kSettings, pipeline: Pipeline, data: Path) -> Path:
+    """The SuperTransformer's checkpoint (trained again when the work folder was kept without it)."""
+    return pipeline.output("supertransformer", pipeline.workdir / "supertransformer" / "checkpoint_last.pt",
+                           _supertransformer(settings, pipeline, data))
+
+
 def _suffix(backend: str) -> str:
     """Stage and file names of a backend's latency dataset, predictor and search: PyTorch keeps the plain names."""
     return "" if backend == "torch" else f"_{backend}"
@@ -252,8 +279,8 @@ def _latency_predictor(settings: Multi30kSettings, pipeline: Pipeline, data: Pat
 
 def _search(settings: Multi30kSettings, pipeline: Pipeline, data: Path, predictor: Path, constraints: list[float],
             backend: str, name: Optional[str] = None, space: Optional[PathLike] = None,
-            supernet: Optional[PathLike] = None, **options) -> dict:
-    """The evolutionary search on the SuperTransformer (``supernet``, default the reproduction's) under
+            supernet: Optional[Callable[[], PathLike]] = None, **options) -> dict:
+    """The evolutionary search on the SuperTransformer (``supernet()``, default the reproduction's) under
     ``constraints`` of the ``backend``'s predictor (stage and folder ``name``, default ``evo_search`` / ``search``
     with the backend's suffix; in ``space``, default the settings'; ``options``: more
     :func:`hat.experiments.steps.search` arguments, which win over the settings')."""
@@ -264,8 +291,8 @@ def _search(settings: Multi30kSettings, pipeline: Pipeline, data: Path, predicto
                 "mutation_size": settings.mutation_size, "crossover_size": settings.crossover_size,
                 "verify_rounds": settings.lat_rounds, "verify_on_device": settings.verify_on_device, **options}
     return pipeline.stage(stage, lambda: steps.search(
-        data, space or settings.space, supernet or pipeline.workdir / "supertransformer" / "checkpoint_last.pt",
-        predictor, constraints, folder / "hat.yml", folder, **schedule))
+        data, space or settings.space, (supernet or functools.partial(_supernet_checkpoint, settings, pipeline,
+                                                                       data))(), predictor, constraints, folder / "hat.yml", folder, **schedule))
 
 
 def _searched_models(search: dict, common: str, prefix: str) -> "OrderedDict[str, dict]":
@@ -283,12 +310,19 @@ def _train_and_test(settings: Multi30kSettings, pipeline: Pipeline, data: Path, 
     ``checkpoint`` and that checkpoint's BLEU (``checkpoint_bleu``)."""
     jobs, threads = settings.jobs, job_threads(settings.jobs)
 
-    def train(name: str, model: dict, seed: int) -> dict:
+    def training(name: str, model: dict, seed: int) -> Callable[[], dict]:
         save_dir = model_dir(pipeline, name, seed)
-        return pipeline.stage(f"train_{seed_name(name, seed)}", lambda: steps.train_subtransformer(
+        return lambda: steps.train_subtransformer(
             data, model["yml"], model["common"], save_dir, settings.train_updates,
             ["--seed", seed, "--no-progress-bar", "--log-format", "simple"],
-            output=None if jobs == 1 else save_dir / "train.out", threads=threads))
+            output=None if jobs == 1 else save_dir / "train.out", threads=threads)
+
+    def train(name: str, model: dict, seed: int) -> dict:
+        return pipeline.stage(f"train_{seed_name(name, seed)}", training(name, model, seed))
+
+    def checkpoint(name: str, model: dict, seed: int) -> Path:  # trained again if the work folder was kept without it
+        return pipeline.output(f"train_{seed_name(name, seed)}", model_dir(pipeline, name, seed) / "checkpoint_best.pt",
+                               training(name, model, seed))
 
     order = [(name, model, seed) for seed in settings.seeds for name, model in models.items()]
     trained = run_concurrently([functools.partial(train, *item) for item in order], jobs)
@@ -296,14 +330,16 @@ def _train_and_test(settings: Multi30kSettings, pipeline: Pipeline, data: Path, 
     for name, model in models.items():
         per_seed = {}
         for seed in settings.seeds:
-            checkpoint = model_dir(pipeline, name, seed) / "checkpoint_best.pt"
-            per_seed[seed] = {**pipeline.stage(f"test_{seed_name(name, seed)}", lambda model=model,
-                                               checkpoint=checkpoint, seed=seed: steps.test_subtransformer(
-                data, checkpoint, model["yml"], model["common"], profile=seed == settings.seeds[0])),
+            per_seed[seed] = {**pipeline.stage(f"test_{seed_name(name, seed)}", lambda name=name, model=model,
+                                               seed=seed: steps.test_subtransformer(
+                data, checkpoint(name, model, seed), model["yml"], model["common"],
+                profile=seed == settings.seeds[0])),
                 "train_wall_s": walls[name, seed]}
         first = settings.seeds[0]
         model.update(over_seeds(per_seed), checkpoint=str(model_dir(pipeline, name, first) / "checkpoint_best.pt"),
                      checkpoint_bleu=per_seed[first]["bleu"])
+        if settings.experiment == "multi30k_deployment":  # its stages read the checkpoint of each model's first seed
+            checkpoint(name, model, first)
 
 
 def job_threads(jobs: int) -> Optional[int]:
@@ -394,7 +430,7 @@ def _predictor_accuracy(settings: Multi30kSettings, pipeline: Pipeline, lat_csv:
 
 
 def _inherited_vs_scratch(settings: Multi30kSettings, pipeline: Pipeline, data: Path, models: dict,
-                          supernet: Path, context: dict) -> dict:
+                          supernet: Callable[[], Path], context: dict) -> dict:
     """Every SubTransformer of :func:`_weight_sharing_models` evaluated with its inherited weights and measured in
     the same interleaved rounds."""
     from .weight_sharing import inherited_rows
@@ -434,12 +470,17 @@ def _supernet_training(settings: Multi30kSettings, pipeline: Pipeline, data: Pat
     if "training_s" not in uniform:  # a stage stored before training stages recorded it
         uniform = pipeline.stage("supertransformer_progress", lambda: steps.training_progress(
             folders["uniform"] / "checkpoint_last.pt"))
-    sandwich = pipeline.stage("supertransformer_sandwich", lambda: experiment.train_sandwich(
-        data, settings.space, folders["sandwich"], uniform["training_s"], settings.supernet_updates,
-        settings.sandwich_random, settings.inplace_distill))
+    def train_sandwich() -> dict:
+        return experiment.train_sandwich(data, settings.space, folders["sandwich"], uniform["training_s"],
+                                         settings.supernet_updates, settings.sandwich_random, settings.inplace_distill)
+
+    sandwich = pipeline.stage("supertransformer_sandwich", train_sandwich)
+    checkpoints = {"uniform": functools.partial(_supernet_checkpoint, settings, pipeline, data),
+                   "sandwich": lambda: pipeline.output("supertransformer_sandwich", sandwich["checkpoint"],
+                                                       train_sandwich)}
     chosen = _weight_sharing_models(settings, pipeline, data, models)
     search = _search(settings, pipeline, data, predictor, constraints, "torch", "search_sandwich",
-                     supernet=sandwich["checkpoint"])
+                     supernet=checkpoints["sandwich"])
     winners = _searched_models(search, settings.common, "hat-sandwich")
     _train_and_test(settings, pipeline, data, winners)
     latency = pipeline.stage("latency_supernet_training", lambda: steps.interleaved_latency(
@@ -447,7 +488,7 @@ def _supernet_training(settings: Multi30kSettings, pipeline: Pipeline, data: Pat
         settings.lat_threads, settings.final_latiter, settings.lat_rounds))
     rows = []
     for supernet, prefix in (("uniform", "inherited"), ("sandwich", "inherited_sandwich")):
-        checkpoint = folders[supernet] / "checkpoint_last.pt"
+        checkpoint = checkpoints[supernet]
         extra = winners if supernet == "sandwich" else {}
         for name, model in {**chosen, **extra}.items():
             rows.append(experiment.row(supernet, name, model, inherited_bleu(pipeline, data, prefix, name, model,
@@ -465,7 +506,7 @@ def _supernet_training(settings: Multi30kSettings, pipeline: Pipeline, data: Pat
     return {"rows": rows, "supernets": supernets, **summary}
 
 
-def _finetune(settings: Multi30kSettings, pipeline: Pipeline, data: Path, models: dict, supernet: Path,
+def _finetune(settings: Multi30kSettings, pipeline: Pipeline, data: Path, models: dict, supernet: Callable[[], Path],
               context: dict) -> dict:
     """The searched SubTransformers' inherited weights fine-tuned for a quarter of the budget, once per seed."""
     from .weight_sharing import finetune_rows

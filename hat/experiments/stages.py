@@ -4,6 +4,12 @@ A stage's result is stored in ``<workdir>/stages/<name>.json`` when it finishes;
 stages and starts an interrupted (or failed) one again, and the steps themselves resume their own work
 (training from its last checkpoint, a latency dataset at its first missing row, a search at its last
 generation).
+
+A work folder can be kept in git, to continue a long experiment in another checkout on another machine (a later
+sitting) or to regenerate its results pages there: its ``.gitignore`` (:data:`KEPT_OUT`) leaves out the large
+files (checkpoints, binarised data, ONNX models), and a later run makes one again only when a stage that has not
+finished needs it, checked against the fingerprint its stage stored (:meth:`Pipeline.output`). Training on a CPU
+with the same seed, code and thread count computes the same weights bit for bit.
 """
 from __future__ import annotations
 
@@ -11,6 +17,7 @@ import concurrent.futures
 import contextlib
 import datetime
 import json
+import shutil
 import subprocess
 import threading
 import time
@@ -22,6 +29,18 @@ from ..io import PathLike, write_text_atomic
 from ..locks import exclusive_output
 
 T = TypeVar("T")
+
+KEPT_OUT = """# written by hat: a work folder kept in git holds its stage results, settings, logs, latency datasets,
+# predictors and search histories; these large files are left out and made again when a later run needs them
+*.pt
+!latency/*.pt
+*.onnx
+*.lock
+.lock
+*.tmp
+/data/
+"""
+"""The ``.gitignore`` of a work folder."""
 
 
 class PipelineStopped(Exception):
@@ -62,6 +81,8 @@ class Pipeline:
         self._lock = exclusive_output(self.workdir, "work folder", is_dir=True)
         self._lock.__enter__()
         self.stages.mkdir(parents=True, exist_ok=True)
+        if not self.stored_only and not (self.workdir / ".gitignore").exists():
+            write_text_atomic(self.workdir / ".gitignore", KEPT_OUT)
         return self
 
     def __exit__(self, *exc_info) -> None:
@@ -87,6 +108,31 @@ class Pipeline:
         if name == self.stop_after:
             raise PipelineStopped(name)
         return result
+
+    def output(self, name: str, path: PathLike, run: Callable[[], dict]) -> Path:
+        """``path``, a file that stage ``name`` (finished) wrote, made again by ``run`` (the stage's own work) when it
+        is missing, as in a work folder kept in git (:data:`KEPT_OUT`); as it is in a stored-only run. The remade
+        output must have the ``fingerprint`` the stage stored, else :class:`StageError` (and the mismatching file
+        is removed): the code, the thread count or the machine changed, and the stages built on the stored output
+        would not match it."""
+        path = Path(path)
+        if path.exists() or self.stored_only:
+            return path
+        stored = json.loads(self.marker(name).read_text())
+        print(f"=== {name}: {path} is not here (a work folder kept without its large files): made again", flush=True)
+        fingerprint = run().get("fingerprint")
+        if "fingerprint" not in stored:
+            print(f"| warning: stage {name!r} was stored without a fingerprint: {path} cannot be checked", flush=True)
+        elif fingerprint != stored["fingerprint"]:
+            if path.is_dir():
+                shutil.rmtree(path)
+            else:
+                path.unlink(missing_ok=True)
+            raise StageError(f"{path}: made again by stage {name!r}, it differs from the stored one (fingerprint "
+                             f"{str(fingerprint)[:12]} instead of {stored['fingerprint'][:12]}): the code, the thread "
+                             f"count or the machine changed; remove {self.marker(name)} and the stages after it to "
+                             f"compute them afresh")
+        return path
 
     def _run_stage(self, name: str, run: Callable[[], dict], marker: Path) -> dict:
         print(f"=== {name}", flush=True)

@@ -98,7 +98,20 @@ def prepare_multi30k(raw_dir: Optional[PathLike], folder: PathLike, src: str = "
         raise DataError(f"raw Multi30k folder not found: {raw_dir} (leave --raw-dir out to download Multi30k)")
     show("python", ["-m", "hat.cli.prepare_multi30k", *(["--raw-dir", raw_dir] if raw_dir is not None else []),
                     "--src", src, "--tgt", tgt, "--out", folder])
-    return {"data": str(prepare(None if raw_dir is None else Path(raw_dir), Path(folder), src, tgt))}
+    data = prepare(None if raw_dir is None else Path(raw_dir), Path(folder), src, tgt)
+    return {"data": str(data), "fingerprint": data_fingerprint(data)}
+
+
+def data_fingerprint(data: PathLike) -> str:
+    """SHA-256 of a binarised corpus: its dictionaries and ``.bin`` / ``.idx`` files, names and bytes."""
+    import hashlib
+
+    from ..io import file_sha256
+
+    digest = hashlib.sha256()
+    for path in sorted(p for p in Path(data).iterdir() if p.suffix in (".bin", ".idx") or p.name.startswith("dict.")):
+        digest.update(f"{path.name}:{file_sha256(path)};".encode())
+    return digest.hexdigest()
 
 
 # --- training ---------------------------------------------------------------------------------------------
@@ -132,14 +145,20 @@ def _finished(save_dir: PathLike, updates: int, budget_s: Optional[float]) -> bo
 
 
 def _train(model: Sequence[Any], save_dir: PathLike, updates: int, flags: Sequence[Any], output: Optional[PathLike],
-           budget_s: Optional[float] = None, threads: Optional[int] = None) -> dict:
+           budget_s: Optional[float] = None, threads: Optional[int] = None, keep: str = "checkpoint_best.pt") -> dict:
     """``hat-train model... --save-dir save_dir --max-update updates --cpu flags...`` (and ``--stop-time-hours``
-    from ``budget_s``) on ``threads`` unless that training has finished; its :func:`training_progress`."""
+    from ``budget_s``) on ``threads`` unless that training has finished; its :func:`training_progress`, the
+    ``checkpoint`` it keeps (``keep`` in ``save_dir``) and that checkpoint's weights' ``fingerprint``, by which a
+    training made again on another machine is checked (:meth:`hat.experiments.stages.Pipeline.output`)."""
+    from ..checkpoint import weights_fingerprint
+
     time_limit = [] if budget_s is None else ["--stop-time-hours", budget_s / 3600]
     if not _finished(save_dir, updates, budget_s):
         run_train([*model, "--save-dir", save_dir, "--max-update", updates, "--cpu", *flags, *time_limit], output,
                   threads)
-    return training_progress(Path(save_dir) / "checkpoint_last.pt")
+    checkpoint = Path(save_dir) / keep
+    return {"checkpoint": str(checkpoint), "fingerprint": weights_fingerprint(checkpoint),
+            **training_progress(Path(save_dir) / "checkpoint_last.pt")}
 
 
 def train_supertransformer(data: PathLike, space: PathLike, save_dir: PathLike, updates: int,
@@ -149,8 +168,7 @@ def train_supertransformer(data: PathLike, space: PathLike, save_dir: PathLike, 
     training time, whichever comes first) into ``save_dir`` (resumed from its last checkpoint when it has one);
     ``extra`` are more ``hat-train`` flags, ``output`` a file for its output (default: this process's). Its
     checkpoint and :func:`training_progress`."""
-    done = _train([data, f"--configs={space}"], save_dir, updates, extra, output, budget_s)
-    return {"checkpoint": str(Path(save_dir) / "checkpoint_last.pt"), **done}
+    return _train([data, f"--configs={space}"], save_dir, updates, extra, output, budget_s, keep="checkpoint_last.pt")
 
 
 def train_subtransformer(data: PathLike, yml: PathLike, common: PathLike, save_dir: PathLike, updates: int,
@@ -159,9 +177,8 @@ def train_subtransformer(data: PathLike, yml: PathLike, common: PathLike, save_d
     """Train the SubTransformer ``yml`` from scratch (``common``: its SuperTransformer and
     ``train-subtransformer: True``, as the original's ``common.yml``) on CPU (``threads``: None for PyTorch's
     default) into ``save_dir``; its best checkpoint and :func:`training_progress`."""
-    done = _train([data, f"--configs={yml}", f"--sub-configs={common}"], save_dir, updates, extra, output,
+    return _train([data, f"--configs={yml}", f"--sub-configs={common}"], save_dir, updates, extra, output,
                   threads=threads)
-    return {"checkpoint": str(Path(save_dir) / "checkpoint_best.pt"), **done}
 
 
 def finetune_subtransformer(data: PathLike, yml: PathLike, common: PathLike, supernet: PathLike, save_dir: PathLike,
@@ -172,8 +189,7 @@ def finetune_subtransformer(data: PathLike, yml: PathLike, common: PathLike, sup
     resume = (Path(save_dir) / "checkpoint_last.pt").exists()
     start = [] if resume else ["--restore-file", supernet, "--reset-optimizer", "--reset-lr-scheduler",
                                "--reset-dataloader", "--reset-meters"]
-    done = _train([data, f"--configs={yml}", f"--sub-configs={common}"], save_dir, updates, [*start, *extra], output)
-    return {"checkpoint": str(Path(save_dir) / "checkpoint_best.pt"), **done}
+    return _train([data, f"--configs={yml}", f"--sub-configs={common}"], save_dir, updates, [*start, *extra], output)
 
 
 # --- latency ----------------------------------------------------------------------------------------------

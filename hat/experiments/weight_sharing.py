@@ -13,7 +13,7 @@ what they compute: the models, the inherited tests, the fine-tunes and the rows.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Mapping, Optional, Sequence
+from typing import Callable, Mapping, Optional, Sequence
 
 from ..config_args import read_config_file
 from ..errors import ConfigError
@@ -83,14 +83,14 @@ def kendall_tau(a: Sequence[float], b: Sequence[float]) -> Optional[float]:
 
 
 def inherited_bleu(pipeline: Pipeline, data: Path, prefix: str, name: str, model: Mapping[str, str],
-                   supernet: PathLike) -> float:
+                   supernet: Callable[[], PathLike]) -> float:
     """Test BLEU of SubTransformer ``name`` with the weights it inherits from the SuperTransformer checkpoint
-    ``supernet`` (stage ``<prefix>_<name>``)."""
+    ``supernet()`` (asked for only when stage ``<prefix>_<name>`` runs)."""
     return pipeline.stage(f"{prefix}_{name}", lambda: steps.test_subtransformer(
-        data, supernet, model["yml"], model["common"], profile=False))["bleu"]
+        data, supernet(), model["yml"], model["common"], profile=False))["bleu"]
 
 
-def inherited_rows(pipeline: Pipeline, data: Path, models: Mapping[str, dict], supernet: PathLike,
+def inherited_rows(pipeline: Pipeline, data: Path, models: Mapping[str, dict], supernet: Callable[[], PathLike],
                    latency: Mapping[str, dict]) -> list[dict]:
     """Per model (trained and tested over seeds): BLEU with the SuperTransformer's weights (stage
     ``inherited_<name>``), BLEU from scratch (mean and std over seeds), the gap, and the measured latency."""
@@ -104,8 +104,8 @@ def inherited_rows(pipeline: Pipeline, data: Path, models: Mapping[str, dict], s
     return rows
 
 
-def finetune_rows(pipeline: Pipeline, data: Path, models: Mapping[str, dict], supernet: PathLike, updates: int,
-                  seeds: Sequence[int]) -> list[dict]:
+def finetune_rows(pipeline: Pipeline, data: Path, models: Mapping[str, dict], supernet: Callable[[], PathLike],
+                  updates: int, seeds: Sequence[int]) -> list[dict]:
     """Per model (trained from scratch for ``updates`` updates, tested over ``seeds``): its inherited weights
     fine-tuned for ``updates // FINETUNE_SHARE`` updates once per seed (stages ``finetune_<name>_seed<s>``), tested,
     against from scratch: BLEU mean / std and wall time of each."""
@@ -114,14 +114,13 @@ def finetune_rows(pipeline: Pipeline, data: Path, models: Mapping[str, dict], su
         bleu, walls = [], []
         for seed in seeds:
             save_dir = pipeline.workdir / "models" / name / f"finetune_seed{seed}"
-            tuned = pipeline.stage(f"finetune_{seed_name(name, seed)}", lambda model=model, save_dir=save_dir,
-                                   seed=seed: steps.finetune_subtransformer(
-                data, model["yml"], model["common"], supernet, save_dir, updates // FINETUNE_SHARE,
-                ["--seed", seed, "--no-progress-bar", "--log-format", "simple"]))
-            walls.append(steps.training_seconds(tuned))
-            bleu.append(pipeline.stage(f"test_finetune_{seed_name(name, seed)}", lambda model=model,
-                                       save_dir=save_dir: steps.test_subtransformer(
-                data, save_dir / "checkpoint_best.pt", model["yml"], model["common"], profile=False))["bleu"])
+            stage, finetune = f"finetune_{seed_name(name, seed)}", _finetuning(data, model, supernet, save_dir,
+                                                                               updates // FINETUNE_SHARE, seed)
+            walls.append(steps.training_seconds(pipeline.stage(stage, finetune)))
+            bleu.append(pipeline.stage(f"test_{stage}", lambda model=model, save_dir=save_dir, stage=stage,
+                                       finetune=finetune: steps.test_subtransformer(
+                data, pipeline.output(stage, save_dir / "checkpoint_best.pt", finetune), model["yml"], model["common"],
+                profile=False))["bleu"])
         (finetune, finetune_std), (finetune_wall, _) = mean_std(bleu), mean_std(walls)
         rows.append({"name": name, "finetune_bleu": finetune, "finetune_bleu_std": finetune_std,
                      "finetune_updates": updates // FINETUNE_SHARE, "finetune_wall_s": finetune_wall,
@@ -129,3 +128,10 @@ def finetune_rows(pipeline: Pipeline, data: Path, models: Mapping[str, dict], su
                      "scratch_wall_s": model["train_wall_s"], "seeds": list(seeds),
                      "gap": finetune - model["bleu"]})
     return rows
+
+
+def _finetuning(data: Path, model: Mapping[str, str], supernet: Callable[[], PathLike], save_dir: Path, updates: int,
+                seed: int) -> Callable[[], dict]:
+    """The fine-tuning of ``model``'s inherited weights (the work of its stage)."""
+    return lambda: steps.finetune_subtransformer(data, model["yml"], model["common"], supernet(), save_dir, updates,
+                                                 ["--seed", seed, "--no-progress-bar", "--log-format", "simple"])

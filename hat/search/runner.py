@@ -20,8 +20,9 @@ import torch
 from fairseq import options, tasks
 from tqdm import tqdm
 
-from ..checkpoint import CheckpointError
+from ..checkpoint import CheckpointError, weights_fingerprint
 from ..config_args import add_config_flags, parse_config_args
+from ..io import file_sha256
 from ..latency.interleaved import measure_interleaved
 from ..latency.measure import MeasureSettings, build_for_latency, device_name, measure_latency, vocab_size_from_args
 from ..latency.predictor import LatencyPredictor, load_predictor
@@ -120,16 +121,16 @@ def check_space(args: Namespace, model: TransformerSuperModel) -> SearchSpace:
 
 def search_settings(args: Namespace, space: SearchSpace, settings: EvolutionSettings) -> dict[str, Any]:
     """Everything a search's result depends on (recorded in its state; a resume must match)."""
-    def file_id(path: str) -> dict[str, Any]:
-        stat = Path(path).stat()
-        return {"path": str(Path(path).resolve()), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+    # by content: a SuperTransformer trained again in another checkout (a work folder kept in git) is the same one
+    supernet = {"weights_sha256": weights_fingerprint(args.restore_file)}
+    predictor = {"sha256": file_sha256(args.ckpt_path)}
 
     variant = {**({} if args.search_method == "evolution" else {"method": args.search_method}),
                **({"uniform_layers": True} if args.uniform_layers else {})}  # (absent from older states)
     return {"schedule": dataclasses.asdict(settings), **variant, "seed": args.seed, "cache": not args.no_cache,
             "latency_constraints": args.latency_constraint, "max_params": args.max_params, "max_flops": args.max_flops,
             "search_space": {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(space).items()},
-            "restore_file": file_id(args.restore_file), "predictor": file_id(args.ckpt_path),
+            "restore_file": supernet, "predictor": predictor,
             "valid_subset": args.valid_subset, "valid_cnt_max": args.valid_cnt_max,
             "max_tokens_valid": args.max_tokens_valid, "batch_size_valid": args.batch_size_valid}
 
