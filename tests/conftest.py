@@ -183,6 +183,22 @@ def run_in_process(capsys, main, argv):
     return subprocess.CompletedProcess(list(argv), code, captured.out, captured.err)
 
 
+def assert_user_error(proc, *fragments: str) -> str:
+    """``proc`` (a CompletedProcess) failed as a user error should: exit status 2, no traceback, and the message is
+    one line, the last of stderr (``error: ...``, also argparse's ``prog: error: ...``), holding every fragment.
+    Returns that line."""
+    assert proc.returncode == 2, f"exit {proc.returncode}: {proc.stderr[-3000:]}"
+    assert "Traceback" not in proc.stderr, proc.stderr[-3000:]
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert lines, "no message on stderr"
+    message = lines[-1]
+    assert "error: " in message, f"the last line of stderr is not the error: {proc.stderr[-3000:]}"
+    assert not any(line.startswith("error: ") for line in lines[:-1]), f"more than one error line: {proc.stderr[-3000:]}"
+    missing = [f for f in fragments if f not in message]
+    assert not missing, f"{missing} not in the error line {message!r}"
+    return message
+
+
 def run(cmd, timeout=600, env=None):
     """Run a command in the project root; shell wrappers get this Python as ``$PYTHON``."""
     import os

@@ -19,6 +19,17 @@ from ..models.transformer_super import TransformerSuperModel
 from ..errors import DataError
 
 
+def check_sizes(dataset: Any, subset: str, max_positions: Any) -> None:
+    """Every sentence of ``dataset`` fits ``max_positions``, else one clear error (fairseq's own is a bare
+    ``Exception`` raised deep in its batching)."""
+    _, ignored = dataset.filter_indices_by_size(dataset.ordered_indices(), max_positions)
+    if len(ignored):
+        raise DataError(f"{len(ignored)} sentence(s) of the {subset} split are longer than the model's "
+                        f"max positions {max_positions} (first: sentence {ignored[0]}, size "
+                        f"{dataset.size(ignored[0])}); pass --skip-invalid-size-inputs-valid-test to leave them "
+                        "out of the search's validation batches, as the original's search would need")
+
+
 class ValidationLoss:
     """``loss = ValidationLoss(...)(config)``: the SubTransformer ``config`` of ``model`` on fixed batches."""
 
@@ -30,14 +41,19 @@ class ValidationLoss:
     @classmethod
     def from_task(cls, task: Any, model: TransformerSuperModel, criterion: torch.nn.Module, subset: str,
                   max_tokens: Optional[int], max_sentences: Optional[int], max_batches: Optional[int],
-                  device: torch.device, half: bool = False, seed: int = 1) -> ValidationLoss:
-        """Batches of ``subset`` as fairseq's validation forms them (no shuffling), at most ``max_batches``
-        (the original's ``--valid-cnt-max``)."""
+                  device: torch.device, half: bool = False, seed: int = 1, required_batch_size_multiple: int = 8,
+                  skip_invalid_size: bool = False) -> ValidationLoss:
+        """Batches of ``subset`` as the original's search forms them (`validate_all`: fairseq's validation
+        iterator, no shuffling, ``--required-batch-size-multiple``, too-long sentences an error unless
+        ``--skip-invalid-size-inputs-valid-test``), at most ``max_batches`` (the original's ``--valid-cnt-max``)."""
         dataset = task.dataset(subset)
+        max_positions = utils.resolve_max_positions(task.max_positions(), model.max_positions())
+        if not skip_invalid_size:
+            check_sizes(dataset, subset, max_positions)
         iterator = task.get_batch_iterator(
-            dataset=dataset, max_tokens=max_tokens, max_sentences=max_sentences,
-            max_positions=utils.resolve_max_positions(task.max_positions(), model.max_positions()),
-            ignore_invalid_inputs=True, seed=seed, num_workers=0).next_epoch_itr(shuffle=False)
+            dataset=dataset, max_tokens=max_tokens, max_sentences=max_sentences, max_positions=max_positions,
+            ignore_invalid_inputs=skip_invalid_size, required_batch_size_multiple=required_batch_size_multiple,
+            seed=seed, num_workers=0).next_epoch_itr(shuffle=False)
         with warnings.catch_warnings():  # fairseq asks for pinned memory, which a CPU-only machine lacks
             warnings.filterwarnings("ignore", message=".*pin_memory.*")
             batches = [sample for sample in itertools.islice(iterator, max_batches) if sample]

@@ -132,7 +132,9 @@ def search_settings(args: Namespace, space: SearchSpace, settings: EvolutionSett
             "search_space": {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(space).items()},
             "restore_file": supernet, "predictor": predictor,
             "valid_subset": args.valid_subset, "valid_cnt_max": args.valid_cnt_max,
-            "max_tokens_valid": args.max_tokens_valid, "batch_size_valid": args.batch_size_valid}
+            "max_tokens_valid": args.max_tokens_valid, "batch_size_valid": args.batch_size_valid,
+            "required_batch_size_multiple": args.required_batch_size_multiple,
+            "skip_invalid_size_inputs_valid_test": args.skip_invalid_size_inputs_valid_test}
 
 
 def check_args(args: Namespace) -> None:
@@ -159,7 +161,9 @@ def build_fitness(args: Namespace, model: TransformerSuperModel) -> ValidationLo
     return ValidationLoss.from_task(task, model, task.build_criterion(args), subset,
                                     args.max_tokens_valid or args.max_tokens, args.batch_size_valid,
                                     args.valid_cnt_max, torch.device("cuda" if use_cuda else "cpu"),
-                                    half=bool(args.fp16 and use_cuda), seed=args.seed)
+                                    half=bool(args.fp16 and use_cuda), seed=args.seed,
+                                    required_batch_size_multiple=args.required_batch_size_multiple,
+                                    skip_invalid_size=args.skip_invalid_size_inputs_valid_test)
 
 
 def build_costs(predictor: LatencyPredictor, space: SearchSpace, model: TransformerSuperModel) -> CostModel:
