@@ -1,7 +1,10 @@
 """hat.experiments without running an experiment: stage bookkeeping, the packaged demo space, the steps'
 helpers, the console entry points."""
+import datetime
 import importlib
 import json
+import os
+import subprocess
 import tomllib
 
 import pytest
@@ -183,6 +186,52 @@ def test_git_commit_of_the_current_checkout_or_unknown(tmp_path):
     assert git_commit(tmp_path) == "unknown"
     if (ROOT / ".git").exists():
         assert git_commit(ROOT) != "unknown"
+
+
+def test_a_stage_stores_the_commit_of_its_code_not_of_its_work_folders_progress(tmp_path, monkeypatch):
+    def git(*args):
+        return subprocess.run(["git", *args], cwd=tmp_path, capture_output=True, text=True, check=True).stdout.strip()
+
+    git("init", "-q")
+    git("config", "user.email", "t@example.com")
+    git("config", "user.name", "t")
+    (tmp_path / "code.py").write_text("x = 1\n")
+    git("add", "code.py")
+    git("commit", "-q", "-m", "code")
+    code = git("rev-parse", "--short", "HEAD")
+    monkeypatch.chdir(tmp_path)
+    with Pipeline(tmp_path / "records" / "run") as pipeline:
+        pipeline.stage("first", lambda: {})
+        git("add", "records")
+        git("commit", "-q", "-m", "progress")  # what run-and-commit does every ten minutes
+        assert git("rev-parse", "--short", "HEAD") != code
+        (pipeline.workdir / "log.txt").write_text("more progress\n")  # untracked work-folder files: not dirty
+        pipeline.stage("second", lambda: {})
+        (tmp_path / "code.py").write_text("x = 2\n")  # a tracked file outside the work folder changed
+        pipeline.stage("third", lambda: {})
+        stored = {name: json.loads(pipeline.marker(name).read_text())["stage_commit"]
+                  for name in ("first", "second", "third")}
+        assert stored == {"first": code, "second": code, "third": f"{code}+dirty"}
+        assert pipeline.provenance()["commits"] == [code, f"{code}+dirty"]
+    assert git_commit(tmp_path) == git("rev-parse", "--short", "HEAD") + "+dirty"  # no work folder: HEAD
+
+
+def test_the_last_stage_finished_is_the_stored_time_not_the_files(tmp_path):
+    pipeline = Pipeline(tmp_path)
+    before = datetime.datetime.now(datetime.timezone.utc).replace(second=0, microsecond=0, tzinfo=None)
+    pipeline.stage("a", lambda: {})
+    old = pipeline.marker("old")
+    old.write_text(json.dumps({"stage_wall_s": 1.0}))  # stored before finish times were: its file's time
+    os.utime(old, (946684800, 946684800))  # 2000-01-01 00:00 UTC
+    pipeline.stage("old", lambda: {})
+    stored = datetime.datetime.strptime(json.loads(pipeline.marker("a").read_text())["stage_finished"],
+                                        "%Y-%m-%dT%H:%M:%SZ")
+    assert before <= stored
+    os.utime(pipeline.marker("a"), (2e9, 2e9))  # a checkout's file times (2033): not the stage's
+    assert pipeline.provenance()["finished"] == stored.strftime("%Y-%m-%d %H:%M UTC")
+    alone = Pipeline(tmp_path)
+    alone.stage("old", lambda: {})
+    assert alone.provenance()["finished"] == "2000-01-01 00:00 UTC"
 
 
 def test_the_reproduction_checks_its_configs_before_any_work(tmp_path, monkeypatch):

@@ -193,7 +193,7 @@ def _run(settings: Multi30kSettings, pipeline: Pipeline) -> dict:
 
     from ..latency.measure import device_name
 
-    context = {"cpu": device_name("cpu"), "threads": settings.lat_threads, "commit": git_commit(),
+    context = {"cpu": device_name("cpu"), "threads": settings.lat_threads, "commit": git_commit(outside=workdir),
                "command": settings.command}
     if settings.experiment == "predictor_accuracy":
         return _predictor_accuracy(settings, pipeline, lat_csv, context)

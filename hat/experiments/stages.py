@@ -30,6 +30,9 @@ from ..locks import exclusive_output
 
 T = TypeVar("T")
 
+TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+"""A stage's finish time as stored (UTC)."""
+
 KEPT_OUT = """# written by hat: a work folder kept in git holds its stage results, settings, logs, latency datasets,
 # predictors and search histories; these large files are left out and made again when a later run needs them
 *.pt
@@ -93,8 +96,9 @@ class Pipeline:
         return self.stages / f"{name}.json"
 
     def stage(self, name: str, run: Callable[[], dict]) -> dict:
-        """``run()``'s result plus ``stage_wall_s`` and ``stage_commit``, as stored (JSON types); the stored result if the stage
-        finished before (``run`` is not called). An exception leaves no marker."""
+        """``run()``'s result plus ``stage_wall_s``, ``stage_finished`` and ``stage_commit`` (:func:`git_commit`
+        outside the work folder), as stored (JSON types); the stored result if the stage finished before (``run``
+        is not called). An exception leaves no marker."""
         marker = self.marker(name)
         self.visited.append(name)
         if marker.is_file():
@@ -138,7 +142,9 @@ class Pipeline:
         print(f"=== {name}", flush=True)
         self.stages.mkdir(parents=True, exist_ok=True)
         start = time.perf_counter()
-        result = {**run(), "stage_wall_s": round(time.perf_counter() - start, 1), "stage_commit": git_commit()}
+        result = {**run(), "stage_wall_s": round(time.perf_counter() - start, 1),
+                  "stage_finished": datetime.datetime.now(datetime.timezone.utc).strftime(TIME_FORMAT),
+                  "stage_commit": git_commit(outside=self.workdir)}
         text = json.dumps(result, indent=2) + "\n"
         write_text_atomic(marker, text)
         print(f"=== {name}: done in {result['stage_wall_s']:.0f} s", flush=True)
@@ -153,14 +159,17 @@ class Pipeline:
     def provenance(self) -> dict:
         """Where the results of the stages visited so far come from: ``wall_s`` (their compute time, summed; a
         training stage's is at least its ``training_s``), ``commits`` (of the code that ran them, "unknown" for
-        stages stored without one) and ``finished`` (UTC date and time the last of them finished)."""
+        stages stored without one) and ``finished`` (UTC date and time the last of them finished: as stored, the
+        file's modification time for stages stored without it, which a git checkout does not keep)."""
         markers = [self.marker(name) for name in dict.fromkeys(self.visited)]
         results = [json.loads(marker.read_text()) for marker in markers]
-        last = max(marker.stat().st_mtime for marker in markers)
+        finished = [datetime.datetime.strptime(r["stage_finished"], TIME_FORMAT) if "stage_finished" in r else
+                    datetime.datetime.fromtimestamp(m.stat().st_mtime, datetime.timezone.utc).replace(tzinfo=None)
+                    for m, r in zip(markers, results)]
         # a training resumed across sittings: its stage wall counts the last sitting, its training time all of them
         return {"wall_s": round(sum(max(r.get("stage_wall_s", 0.0), r.get("training_s", 0.0)) for r in results), 1),
                 "commits": sorted({r.get("stage_commit", "unknown") for r in results}),
-                "finished": datetime.datetime.fromtimestamp(last, datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
+                "finished": max(finished).strftime("%Y-%m-%d %H:%M UTC")}
 
 
 def run_concurrently(calls: Sequence[Callable[[], T]], jobs: int) -> list[T]:
@@ -187,14 +196,29 @@ def run_concurrently(calls: Sequence[Callable[[], T]], jobs: int) -> list[T]:
         return [future.result() for future in futures]
 
 
-def git_commit(folder: PathLike = ".") -> str:
-    """The short commit of the git checkout ``folder`` is in (the current directory by default); ``unknown``
-    outside a checkout or without git."""
-    try:
-        proc = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=folder, capture_output=True, text=True)
-    except OSError:
+def git_commit(folder: PathLike = ".", outside: Optional[PathLike] = None) -> str:
+    """The short commit of the code in the git checkout ``folder`` is in (the current directory by default): the
+    last commit that changed anything outside the folder ``outside`` (a work folder committed as its run goes on,
+    whose progress commits change no code), ``+dirty`` when tracked files outside it have uncommitted changes;
+    ``unknown`` outside a checkout or without git."""
+    def git(*args: str) -> Optional[str]:
+        try:
+            proc = subprocess.run(["git", *args], cwd=folder, capture_output=True, text=True)
+        except OSError:
+            return None
+        return proc.stdout.strip() if proc.returncode == 0 else None
+
+    top = git("rev-parse", "--show-toplevel")
+    if not top:
         return "unknown"
-    return (proc.stdout.strip() if proc.returncode == 0 else "") or "unknown"
+    paths = [":(top)"]
+    if outside is not None and Path(outside).resolve().is_relative_to(Path(top).resolve()):
+        paths.append(f":(top,exclude){Path(outside).resolve().relative_to(Path(top).resolve()).as_posix()}")
+    commit = git("log", "-1", "--format=%h", "--", *paths)
+    if not commit:
+        return "unknown"
+    dirty = git("status", "--porcelain", "--untracked-files=no", "--", *paths)
+    return commit + ("+dirty" if dirty else "")
 
 
 def stored_settings(workdir: PathLike) -> dict[str, dict]:
