@@ -20,7 +20,7 @@ def print_profile(result: dict) -> None:
 
 def latency(args) -> dict:
     """Latency of the SubTransformer of ``args``; per-sample values are printed unless ``--latsilent`` / ``--json``."""
-    settings = settings_from_args(args)
+    settings = settings_from_args(args, fp16_on_gpu=True)
     info = describe(settings, vocab_size_from_args(args))
     out = sys.stderr if args.json else sys.stdout
     note = vocab_note(args)

@@ -52,7 +52,8 @@ class MeasureSettings:
     """How to measure: ``device`` 'cpu' or 'cuda', ``latiter`` timed samples per side, ``beam`` copies of
     the decoder input, dummy sentence length ``length``, CPU ``threads`` (None: leave PyTorch's count
     unchanged, as the original), ``original_mode`` (SuperTransformer, train mode, autograd on), ``backend``
-    (one of :data:`hat.latency.backends.BACKENDS`)."""
+    (one of :data:`hat.latency.backends.BACKENDS`), ``half`` (float16 on CUDA, as the original's ``train.py
+    --latgpu`` times a config with ``fp16: True``; else float32)."""
 
     device: str = "cpu"
     latiter: int = 300
@@ -61,6 +62,7 @@ class MeasureSettings:
     threads: Optional[int] = None
     original_mode: bool = False
     backend: str = "torch"
+    half: bool = False
 
     def __post_init__(self) -> None:
         if self.device not in DEVICES:
@@ -70,11 +72,18 @@ class MeasureSettings:
         if self.backend != "torch" and (self.device != "cpu" or self.original_mode):
             raise LatencyError(f"the {self.backend} backend measures on the CPU (--latcpu), without "
                                "--lat-original-mode")
+        if self.half and (self.device != "cuda" or self.backend != "torch"):
+            raise LatencyError("float16 timing needs the GPU (--latgpu) and the torch backend")
         for name in ("latiter", "beam", "length"):
             if getattr(self, name) < 1:
                 raise LatencyError(f"{name}={getattr(self, name)} must be a positive integer")
         if self.threads is not None and self.threads < 1:
             raise LatencyError(f"threads={self.threads} must be a positive integer")
+
+    @property
+    def dtype(self) -> torch.dtype:
+        """The floating-point type of the timed model."""
+        return torch.float16 if self.half else torch.float32
 
 
 @dataclass(frozen=True)
@@ -167,14 +176,14 @@ def build_for_latency(args: Namespace, vocab_size: int) -> TransformerSuperModel
 
 
 def prepare_model(model: TransformerSuperModel, config: dict, settings: MeasureSettings) -> TransformerSuperModel:
-    """The model to time, on ``settings.device`` in float32: compact in eval mode, or (original mode) the
-    SuperTransformer set to ``config`` in train mode, or the exported SubTransformer on ONNX Runtime."""
+    """The model to time, on ``settings.device`` in ``settings.dtype``: compact in eval mode, or (original mode)
+    the SuperTransformer set to ``config`` in train mode, or the exported SubTransformer on ONNX Runtime."""
     if settings.backend != "torch":
         return onnxruntime_model(model, config, settings.backend, settings.threads)
     if settings.original_mode:
         model.set_sample_config(config)
-        return model.train().float().to(settings.device)
-    return extract_subtransformer(model, config).eval().float().to(settings.device)
+        return model.train().to(settings.device, settings.dtype)
+    return extract_subtransformer(model, config).eval().to(settings.device, settings.dtype)
 
 
 def _cpu_timer(call: Callable[[], object]) -> float:
@@ -250,7 +259,7 @@ def describe(settings: MeasureSettings, vocab_size: int) -> Dict[str, object]:
     info = {"device": settings.device, "device_name": device_name(settings.device), "threads": threads,
             "latiter": settings.latiter, "beam": settings.beam, "dummy_sentence_length": settings.length,
             "vocab_size": vocab_size, "original_mode": settings.original_mode,
-            "precision": "int8" if settings.backend == INT8 else "float32",
+            "precision": "int8" if settings.backend == INT8 else str(settings.dtype).removeprefix("torch."),
             "torch_version": torch.__version__, "cpu_count": os.cpu_count(), **backend_versions(settings.backend)}
     if settings.backend != "torch":  # absent for PyTorch, so that datasets recorded before backends resume
         info["backend"] = settings.backend
@@ -261,7 +270,7 @@ def add_latency_args(parser) -> None:
     """The latency flags of ``train.py`` and ``latency_dataset.py`` (the original's, plus this project's)."""
     group = parser.add_argument_group("latency measurement")
     group.add_argument("--latcpu", action="store_true", help="measure latency on the CPU")
-    group.add_argument("--latgpu", action="store_true", help="measure latency on the GPU (CUDA, float32)")
+    group.add_argument("--latgpu", action="store_true", help="measure latency on the GPU (CUDA: float32; train.py times float16 when the config says fp16, as the original)")
     group.add_argument("--latiter", type=int, default=300, help="timed samples per side (default 300)")
     group.add_argument("--latsilent", action="store_true", help="do not print every timed sample")
     group.add_argument("--beam", type=int, default=5, help="beam size simulated by the decoder (default 5)")
@@ -302,14 +311,17 @@ def probe_for(args: Namespace, settings: MeasureSettings):
         max_retries=getattr(args, "lat_probe_retries", ProbeSettings.max_retries)))
 
 
-def settings_from_args(args: Namespace) -> MeasureSettings:
-    """:class:`MeasureSettings` from the flags of :func:`add_latency_args` (exactly one of --latcpu/--latgpu)."""
+def settings_from_args(args: Namespace, fp16_on_gpu: bool = False) -> MeasureSettings:
+    """:class:`MeasureSettings` from the flags of :func:`add_latency_args` (exactly one of --latcpu/--latgpu).
+    ``fp16_on_gpu``: time in float16 with --latgpu when the config says ``fp16`` (the original's ``train.py``
+    measures through its Trainer, which halves the model; its ``latency_dataset.py`` always times float32)."""
     if args.latcpu == args.latgpu:
         raise LatencyError("choose exactly one of --latcpu and --latgpu")
     return MeasureSettings(device="cuda" if args.latgpu else "cpu", latiter=args.latiter, beam=args.beam,
                            length=dummy_sentence_length(args.arch, args.dummy_sentence_length),
                            threads=args.lat_threads, original_mode=args.lat_original_mode,
-                           backend=getattr(args, "lat_backend", "torch"))
+                           backend=getattr(args, "lat_backend", "torch"),
+                           half=fp16_on_gpu and args.latgpu and bool(getattr(args, "fp16", False)))
 
 
 def measure_subtransformer(args: Namespace, on_sample: Optional[SampleCallback] = None,
@@ -319,7 +331,7 @@ def measure_subtransformer(args: Namespace, on_sample: Optional[SampleCallback] 
     median for an even count, so that ``latency_ms`` stays ``encoder_ms + decoder_ms``), with the spread
     of the rounds and the settings it was measured with."""
     config = check_fits(config_from_args(args), args)
-    settings = settings_from_args(args)
+    settings = settings_from_args(args, fp16_on_gpu=True)
     vocab_size = vocab_size_from_args(args)
     model = build_for_latency(args, vocab_size)
     probe = probe_for(args, settings)
