@@ -1,4 +1,5 @@
-"""Atomic file writes (a temporary file in the target's folder, flushed, then renamed over the target), and a file's fingerprint."""
+"""Atomic file writes (a temporary file in the target's folder, flushed, then renamed over the target), and a
+file's fingerprint."""
 import contextlib
 import hashlib
 import json

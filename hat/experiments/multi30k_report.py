@@ -37,10 +37,10 @@ def draw(rows: Sequence[dict], context: dict):
 
 def verdict_line(v: Verdict) -> str:
     """One baseline's verdict, with both criteria and their seeds' spread."""
-    by_bleu = (f"best HAT model not slower: none" if v.best_not_slower is None else
+    by_bleu = ("best HAT model not slower: none" if v.best_not_slower is None else
                f"best HAT model not slower: {v.best_not_slower}, {v.bleu_gain:+.2f} BLEU (seeds' spread "
                f"{v.gain_spread:.2f})")
-    by_speed = (f"fastest HAT model as good: none" if v.fastest_as_good is None else
+    by_speed = ("fastest HAT model as good: none" if v.fastest_as_good is None else
                 f"fastest HAT model as good: {v.fastest_as_good}, {v.speedup:.2f}x faster, BLEU {v.bleu_excess:+.2f} "
                 f"(spread {v.excess_spread:.2f})")
     beyond = {None: "", True: ", beyond the seeds' spread", False: ", **within the seeds' spread**"}[v.beyond_spread]

@@ -29,12 +29,12 @@ ROW_KEYS = ("supernet", "name", "family", "searched", "ranked", "inherited_bleu"
             "gap", "latency_ms", "latency_std_ms")
 
 
-def train_sandwich(data: PathLike, space: PathLike, save_dir: Path, budget_s: float, max_updates: int,
+def train_sandwich(data: PathLike, space: PathLike, save_dir: Path, budget_s: Optional[float], max_updates: int,
                    sandwich_random: int, inplace_distill: float) -> dict:
     """Train the SuperTransformer of ``space`` with the sandwich rule (``sandwich_random`` random SubTransformers
     besides the largest and the smallest) and in-place distillation (weight ``inplace_distill``) for ``budget_s``
-    seconds of training time, at most ``max_updates`` updates, into ``save_dir`` (resumed, with its time so far,
-    from its last checkpoint); its checkpoint, updates and training time."""
+    seconds of training time (None: no limit), at most ``max_updates`` updates, into ``save_dir`` (resumed, with
+    its time so far, from its last checkpoint); its checkpoint, updates and training time."""
     save_dir.mkdir(parents=True, exist_ok=True)  # fairseq's --log-file needs the folder
     return steps.train_supertransformer(data, space, save_dir, max_updates, [
         "--sandwich-random", sandwich_random, "--inplace-distill", inplace_distill, "--no-progress-bar",
