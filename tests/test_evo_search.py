@@ -1,7 +1,10 @@
 """Evolutionary search: algorithm on a synthetic fitness, and evo_search.py end to end on a tiny supernet (CPU)."""
 import json
 import math
+import os
 import random
+import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -10,7 +13,7 @@ import time
 import pytest
 import torch
 
-from conftest import ROOT, build_tiny, run, run_in_process, synthetic_latency, tiny_args
+from conftest import ROOT, assert_user_error, build_tiny, run, run_in_process, synthetic_latency, tiny_args
 from hat.search.runner import check_space
 from hat.latency.predictor import HatMLP, HatMLPPredictor
 from hat.search.fitness import ValidationLoss
@@ -250,30 +253,137 @@ def test_evo_search_writes_yamls_history_plot_and_summary(trained_supernet, tmp_
     assert json.loads(profile.stdout.strip().splitlines()[-1])["params"] == summary["results"][0]["params"]
 
 
+GENERATION_LINE = re.compile(r"^\| [^|]+ \| generation (\d+)/\d+ \|", re.MULTILINE)
+
+
+def generations_run(stderr: str) -> list[int]:
+    """The generations (1-based) that a search run scored, from its per-generation progress lines."""
+    return [int(n) for n in GENERATION_LINE.findall(stderr)]
+
+
+def resumed_line(search_dir, evaluations: int) -> str:
+    return f"| resuming the search in {search_dir}: {evaluations} evaluations done"
+
+
 def test_evo_search_killed_and_rerun_gives_the_uninterrupted_result(trained_supernet, tmp_path):
     args = ("--latency-constraint", "20", "--evo-iter", "8", "--json")
     whole = run(evo_cmd(trained_supernet, tmp_path / "a" / "sub.yml", *args, "--search-dir", str(tmp_path / "a")))
     assert whole.returncode == 0, whole.stderr[-3000:]
-    cmd = evo_cmd(trained_supernet, tmp_path / "b" / "sub.yml", *args, "--search-dir", str(tmp_path / "b" / "search"))
+    assert generations_run(whole.stderr) == list(range(1, 9)) and "resuming" not in whole.stderr
+    search = tmp_path / "b" / "search"
+    history, state = search / "history.jsonl", search / "state.json"
+    cmd = evo_cmd(trained_supernet, tmp_path / "b" / "sub.yml", *args, "--search-dir", str(search))
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    state = tmp_path / "b" / "search" / "state.json"
-    deadline = time.time() + 120
-    while not state.exists() and time.time() < deadline and proc.poll() is None:
-        time.sleep(0.05)
+    deadline = time.time() + 300
+    while not history.exists() and time.time() < deadline and proc.poll() is None:  # a generation saved
+        time.sleep(0.02)
+    assert proc.poll() is None, "the search ended before it was killed"
     proc.send_signal(signal.SIGKILL)
     proc.wait()
+    # killed mid-search: some generations saved, not all, no result
+    killed_history = history.read_bytes()
+    saved = json.loads(state.read_text())["search"]
+    assert saved["run"] is not None and saved["results"] == {}, "killed after the search had ended"
+    done = saved["run"]["generation"]
+    assert 1 <= done < 8 and not (search / "summary.json").exists()
+    generations = {json.loads(line)["generation"] for line in killed_history.decode().splitlines()}
+    assert killed_history and generations <= set(range(done))
+    evaluated = len(saved["history"])
+    assert len(killed_history.decode().splitlines()) <= evaluated
+
     rerun = run(cmd)
     assert rerun.returncode == 0, rerun.stderr[-3000:]
+    # it resumed: the saved evaluations kept, only the generations not finished before the kill scored now
+    assert resumed_line(search, evaluated) in rerun.stderr
+    assert generations_run(rerun.stderr) == list(range(done + 1, 9))
+    final_history = history.read_bytes()
+    assert final_history.startswith(killed_history) and len(final_history) > len(killed_history)
     assert (tmp_path / "b" / "sub.yml").read_text() == (tmp_path / "a" / "sub.yml").read_text()
     first = json.loads(whole.stdout.strip().splitlines()[-1])
     second = json.loads(rerun.stdout.strip().splitlines()[-1])
     assert second["results"][0]["gene"] == first["results"][0]["gene"]
     assert second["evaluations"] == first["evaluations"]
+    # the uninterrupted search's history (predicted latencies to the last bits: the predictor runs on other batches)
+    rows, expected = ([json.loads(line) for line in text.splitlines()]
+                      for text in (final_history.decode(), (tmp_path / "a" / "history.jsonl").read_text()))
+    assert [{**r, "latency_ms": None} for r in rows] == [{**r, "latency_ms": None} for r in expected]
+    assert [r["latency_ms"] for r in rows] == pytest.approx([r["latency_ms"] for r in expected], rel=1e-12)
     # a finished search rerun with the same command evaluates nothing new, with other settings it refuses
     again = run(cmd)
-    assert again.returncode == 0 and json.loads(again.stdout.strip().splitlines()[-1])["evaluations"] == first["evaluations"]
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert json.loads(again.stdout.strip().splitlines()[-1])["evaluations"] == first["evaluations"]
+    assert resumed_line(search, first["evaluations"]) in again.stderr and generations_run(again.stderr) == []
+    assert history.read_bytes() == final_history
+    finished_state = state.read_bytes()
     other = run(cmd + ["--seed", "9"])
-    assert other.returncode == 2 and "other settings" in other.stderr and "seed" in other.stderr
+    assert_user_error(other, str(search), "other settings", "seed: 1 -> 9")
+    assert state.read_bytes() == finished_state and history.read_bytes() == final_history
+
+
+@pytest.fixture
+def interrupted_search(trained_supernet, tmp_path, capsys, monkeypatch):
+    """evo_search.py (in process) on a copy of the trained SuperTransformer's checkpoint, stopped right after saving
+    its 2nd of 4 generations (what a kill then leaves): ``(argv, checkpoint copy, search folder)``."""
+    from hat.cli import evo_search
+    from hat.search import runner
+
+    ckpt, search = tmp_path / "supernet.pt", tmp_path / "search"
+    shutil.copyfile(trained_supernet["ckpt"], ckpt)
+    argv = evo_cmd({**trained_supernet, "ckpt": ckpt}, tmp_path / "sub.yml", "--latency-constraint", "20",
+                   "--search-dir", str(search), "--json")[2:]
+    real, saves = runner.write_state, []
+
+    def save_then_die(*args, **kwargs):
+        real(*args, **kwargs)
+        saves.append(args)
+        if len(saves) == 2:
+            raise Killed
+
+    monkeypatch.setattr(runner, "write_state", save_then_die)
+    with pytest.raises(Killed):
+        run_in_process(capsys, evo_search.main, argv)
+    monkeypatch.setattr(runner, "write_state", real)
+    capsys.readouterr()
+    saved = json.loads((search / "state.json").read_text())["search"]
+    assert saved["run"]["generation"] == 2 and saved["results"] == {}
+    return argv, ckpt, search
+
+
+def test_evo_search_resume_with_other_weights_at_the_checkpoint_path_is_refused(interrupted_search, capsys):
+    from hat.cli import evo_search
+
+    argv, ckpt, search = interrupted_search
+    state, history = (search / "state.json").read_bytes(), (search / "history.jsonl").read_bytes()
+    checkpoint = torch.load(ckpt, map_location="cpu", weights_only=False)
+    name = next(k for k in sorted(checkpoint["model"]) if k.endswith("fc1.weight"))
+    checkpoint["model"][name][0, 0] += 0.5  # other weights (a SuperTransformer trained on), same file name
+    torch.save(checkpoint, ckpt)
+    proc = run_in_process(capsys, evo_search.main, argv)
+    assert_user_error(proc, str(search), "other settings", "restore_file", "weights_sha256")
+    assert "resuming" not in proc.stderr and generations_run(proc.stderr) == []
+    assert (search / "state.json").read_bytes() == state and (search / "history.jsonl").read_bytes() == history
+    assert not (search / "summary.json").exists()
+
+
+def test_evo_search_resumes_with_the_same_weights_saved_again(interrupted_search, capsys):
+    from hat.cli import evo_search
+
+    argv, ckpt, search = interrupted_search
+    history = (search / "history.jsonl").read_bytes()
+    evaluated = len(json.loads((search / "state.json").read_text())["search"]["history"])
+    # the same weights in a new file (as a copy or a retraining in another checkout gives): other inode, later mtime
+    before = ckpt.stat()
+    copy = ckpt.with_name("copy.pt")
+    shutil.copyfile(ckpt, copy)
+    os.replace(copy, ckpt)
+    os.utime(ckpt, ns=(before.st_atime_ns, before.st_mtime_ns + 3600 * 10 ** 9))
+    assert ckpt.stat().st_ino != before.st_ino and ckpt.stat().st_mtime_ns != before.st_mtime_ns
+    proc = run_in_process(capsys, evo_search.main, argv)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert resumed_line(search, evaluated) in proc.stderr
+    assert generations_run(proc.stderr) == [3, 4]  # only the generations not saved before
+    assert (search / "history.jsonl").read_bytes().startswith(history)
+    assert (search / "summary.json").exists()
 
 
 def test_evo_search_errors_are_one_clear_line(trained_supernet, tmp_path, capsys):
@@ -285,29 +395,27 @@ def test_evo_search_errors_are_one_clear_line(trained_supernet, tmp_path, capsys
     net = trained_supernet
     smallest = synthetic_latency([net["space"].smallest()])[0]
     proc = run(evo_cmd(net, tmp_path / "x.yml", "--latency-constraint", f"{smallest / 3:.3f}"))
-    assert proc.returncode == 2 and "smallest predicted latency seen" in proc.stderr
-    assert "Traceback" not in proc.stderr
+    assert_user_error(proc, "smallest predicted latency seen")
 
     proc = run(evo_cmd(net, tmp_path / "x.yml", "--latency-constraint", "20", "--encoder-embed-dim", "48",
                        "--encoder-embed-choice", "48", "32"))
-    assert proc.returncode == 2 and "does not match the SuperTransformer" in proc.stderr
-    assert "encoder-embed-dim" in proc.stderr and "Traceback" not in proc.stderr
+    assert_user_error(proc, "does not match the SuperTransformer", "encoder-embed-dim")
 
     wrong = tmp_path / "nine_features.pt"
     torch.save(HatMLP(feature_dim=9).state_dict(), wrong)
     proc = run(evo_cmd(net, tmp_path / "x.yml", "--latency-constraint", "20", "--ckpt-path", str(wrong),
                        "--feature-norm", *["1"] * 10, "--lat-norm", "10"))
-    assert proc.returncode == 2 and "9 features" in proc.stderr and "Traceback" not in proc.stderr
+    assert_user_error(proc, "9 features")
 
     mlp = HatMLPPredictor(HatMLP(), [32, 3, 64, 4, 32, 3, 64, 4, 4, 2], 20.0)
     mlp.save(tmp_path / "mlp.pt")
     proc = run(evo_cmd(net, tmp_path / "x.yml", "--latency-constraint", "20", "--ckpt-path",
                        str(tmp_path / "mlp.pt"), "--lat-norm", "200"))
-    assert proc.returncode == 2 and "lat-norm 20" in proc.stderr and "Traceback" not in proc.stderr
+    assert_user_error(proc, "lat-norm 20")
 
     proc = run(evo_cmd(net, tmp_path / "x.yml", "--latency-constraint", "20", "--restore-file",
                        str(tmp_path / "missing.pt")))
-    assert proc.returncode == 2 and "missing.pt" in proc.stderr and "Traceback" not in proc.stderr
+    assert_user_error(proc, "missing.pt")
     assert not (tmp_path / "x.yml").exists()
 
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import ROOT, build_tiny, tiny_args
+from conftest import ROOT, assert_user_error, build_tiny, run_in_process, tiny_args
 from hat.cli import run_cli
 from hat.cli import latency_dataset
 from hat.latency import collection
@@ -169,13 +169,22 @@ def tiny_yml(tmp_path):
     return path
 
 
-def run_dataset(yml, csv, size, *extra, probe=False):
-    """latency_dataset.py in process; without the calibration probe unless ``probe`` (its re-measurements
+def dataset_argv(yml, csv, size, *extra, probe=False):
+    """latency_dataset.py's arguments; without the calibration probe unless ``probe`` (its re-measurements
     of a busy machine would make test times depend on the load)."""
     argv = [f"--configs={yml}", f"--lat-dataset-path={csv}", f"--lat-dataset-size={size}",
             "--lat-vocab-size=16", "--dummy-sentence-length=3", "--lat-threads=1", *extra]
-    argv += ["--lat-probe-retries=0"] if probe else ["--no-lat-probe"]
-    return run_cli(latency_dataset.main, argv)
+    return argv + (["--lat-probe-retries=0"] if probe else ["--no-lat-probe"])
+
+
+def run_dataset(yml, csv, size, *extra, probe=False):
+    """latency_dataset.py in process: its exit code."""
+    return run_cli(latency_dataset.main, dataset_argv(yml, csv, size, *extra, probe=probe))
+
+
+def run_dataset_proc(capsys, yml, csv, size, *extra):
+    """latency_dataset.py in process (no probe): a CompletedProcess with its exit code, stdout and stderr."""
+    return run_in_process(capsys, latency_dataset.main, dataset_argv(yml, csv, size, *extra))
 
 
 def csv_lines(path):
@@ -210,30 +219,58 @@ def test_dataset_rows_are_in_the_original_format(tiny_yml, tmp_path):
     assert settings["dummy_sentence_length"] == 3 and settings["original_mode"] is False
 
 
-def test_killed_and_resumed_run_equals_an_uninterrupted_one(tiny_yml, tmp_path):
+@pytest.fixture
+def measured_configs(monkeypatch):
+    """Every SubTransformer config that latency_dataset.py measures during the test, in order (a wrapper of the
+    measuring function: without the calibration probe, one call per row)."""
+    configs = []
+    real = collection.measure_latency
+
+    def counting(model, config, *args, **kwargs):
+        configs.append(config)
+        return real(model, config, *args, **kwargs)
+
+    monkeypatch.setattr(collection, "measure_latency", counting)
+    return configs
+
+
+def test_killed_and_resumed_run_equals_an_uninterrupted_one(tiny_yml, tmp_path, measured_configs):
+    space = SearchSpace.from_args(tiny_args())
+    rows = [space.sample(sample_seed(1, row)) for row in range(5)]  # the dataset's configs, in order
+
+    def measured_rows():
+        return [rows.index(c) if c in rows else c for c in measured_configs]
+
     resumed, straight = tmp_path / "resumed.csv", tmp_path / "straight.csv"
     assert run_dataset(tiny_yml, resumed, 3) == 0
+    assert measured_rows() == [0, 1, 2]
     text = resumed.read_text()
-    resumed.write_text(text[: len(text) - len(csv_lines(resumed)[-1]) // 2 - 1])  # killed inside row 3
+    cut = text[: len(text) - len(csv_lines(resumed)[-1]) // 2 - 1]  # killed inside row 3
+    kept = cut[: cut.rfind("\n") + 1]  # the header and rows 1-2, whole
+    assert len(kept.splitlines()) == 3 and len(cut) > len(kept)
+    resumed.write_text(cut)
+    measured_configs.clear()
     assert run_dataset(tiny_yml, resumed, 5) == 0
+    assert measured_rows() == [2, 3, 4]  # only the missing rows were measured (row 3 again: it was cut)
+    after = resumed.read_text()
+    assert after.startswith(kept) and after.endswith("\n")  # the rows measured before the kill kept byte for byte
     assert run_dataset(tiny_yml, straight, 5) == 0
     features = [[line.split(",")[:10] for line in csv_lines(path)] for path in (resumed, straight)]
     assert len(features[0]) == 6 and features[0] == features[1]
-    assert resumed.read_text().endswith("\n")
-    assert run_dataset(tiny_yml, resumed, 5) == 0 and len(csv_lines(resumed)) == 6  # complete: nothing to do
+    measured_configs.clear()
+    assert run_dataset(tiny_yml, resumed, 5) == 0  # complete: nothing to do
+    assert measured_configs == [] and resumed.read_text() == after
 
 
 def test_resume_with_other_settings_is_refused(tiny_yml, tmp_path, capsys):
     csv = tmp_path / "lat.csv"
     assert run_dataset(tiny_yml, csv, 1) == 0
     capsys.readouterr()
-    assert run_dataset(tiny_yml, csv, 2, "--latiter=2") == 2
-    err = capsys.readouterr().err
-    assert "latiter: 1 -> 2" in err and "refusing" in err and "Traceback" not in err
+    assert_user_error(run_dataset_proc(capsys, tiny_yml, csv, 2, "--latiter=2"), "latiter: 1 -> 2", "refusing", str(csv))
     assert len(csv_lines(csv)) == 2
     settings_path(csv).unlink()
-    assert run_dataset(tiny_yml, csv, 2) == 2
-    assert "no settings file" in capsys.readouterr().err
+    assert_user_error(run_dataset_proc(capsys, tiny_yml, csv, 2), "no settings file", str(settings_path(csv)))
+    assert len(csv_lines(csv)) == 2
 
 
 # --- train.py --latcpu / --latgpu ---------------------------------------------------------------------------
@@ -264,9 +301,8 @@ def test_train_latcpu_json_end_to_end():
 @no_cuda
 def test_train_latgpu_without_cuda_exits_2(capsys):
     from hat.cli.train import main
-    assert run_cli(main, [*RELEASED, "--latgpu", "--latiter=1"]) == 2
-    err = capsys.readouterr().err
-    assert err.startswith("error: ") and "CUDA" in err and "--latcpu" in err
+    proc = run_in_process(capsys, main, [*RELEASED, "--latgpu", "--latiter=1"])
+    assert assert_user_error(proc, "CUDA", "--latcpu").startswith("error: ")
 
 
 def test_validate_measures_fresh_configs_and_compares_with_the_predictor(tiny_yml, tmp_path, capsys, space):
@@ -293,8 +329,8 @@ def test_validate_measures_fresh_configs_and_compares_with_the_predictor(tiny_ym
 
 
 def test_validate_needs_a_predictor(tiny_yml, tmp_path, capsys):
-    assert run_dataset(tiny_yml, tmp_path / "x.csv", 1, "--validate=2") == 2
-    assert "--predictor" in capsys.readouterr().err
+    assert_user_error(run_dataset_proc(capsys, tiny_yml, tmp_path / "x.csv", 1, "--validate=2"), "--predictor")
+    assert not (tmp_path / "x.csv").exists()
 
 
 # --- trustworthy and exclusive datasets, recorded settings, vocabulary -------------------------------------
@@ -314,9 +350,8 @@ def test_a_second_run_on_the_same_dataset_is_refused_while_the_first_holds_it(ti
 
     csv = tmp_path / "lat.csv"
     with exclusive_output(csv, "latency dataset"):  # what a running latency_dataset.py holds
-        assert run_dataset(tiny_yml, csv, 2) == 2
-    err = capsys.readouterr().err
-    assert f"the latency dataset {csv} is in use by another run (pid {os.getpid()})" in err
+        proc = run_dataset_proc(capsys, tiny_yml, csv, 2)
+    assert_user_error(proc, f"the latency dataset {csv} is in use by another run (pid {os.getpid()})")
     assert not csv.exists()  # nothing written
     assert run_dataset(tiny_yml, csv, 2) == 0 and len(csv_lines(csv)) == 3  # released: the rerun works
 
@@ -327,8 +362,9 @@ def test_two_concurrent_dataset_processes_write_each_row_once(tiny_yml, tmp_path
            "--lat-dataset-size=30", "--lat-vocab-size=16", "--dummy-sentence-length=3", "--lat-threads=1", "--no-lat-probe"]
     procs = [subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
     results = [p.communicate(timeout=300) for p in procs]
-    for proc, (_, err) in zip(procs, results):  # the loser is refused in one line (or found the CSV complete)
-        assert proc.returncode == 0 or (proc.returncode == 2 and "is in use by another run" in err), err[-2000:]
+    for proc, (out, err) in zip(procs, results):  # the loser is refused in one line (or found the CSV complete)
+        if proc.returncode != 0:
+            assert_user_error(subprocess.CompletedProcess(cmd, proc.returncode, out, err), "is in use by another run")
     space = SearchSpace.from_args(tiny_args())
     rows = csv_lines(csv)[1:]
     assert len(rows) == 30  # each row once, in the dataset's order
@@ -350,9 +386,10 @@ def test_predictor_records_the_dataset_settings_and_refuses_repeated_rows(tiny_y
     lines = csv_lines(csv)
     csv.write_text("\n".join(lines[:3] + [lines[1], lines[2]] + lines[3:]) + "\n")  # rows 0 and 1 written twice
     capsys.readouterr()
-    assert run_cli(latency_predictor.main, ["--lat-dataset-path", str(csv), "--ckpt-path", str(tmp_path / "q.pt")]) == 2
-    err = capsys.readouterr().err
-    assert "2 rows repeating an earlier row's config (lines 4 (= 2), 5 (= 3);" in err and err.count("\n") == 1
+    proc = run_in_process(capsys, latency_predictor.main, ["--lat-dataset-path", str(csv), "--ckpt-path",
+                                                           str(tmp_path / "q.pt")])
+    assert_user_error(proc, "2 rows repeating an earlier row's config (lines 4 (= 2), 5 (= 3);")
+    assert proc.stderr.count("\n") == 1
     assert not (tmp_path / "q.pt").exists()
     assert run_cli(latency_predictor.main, ["--lat-dataset-path", str(csv), "--ckpt-path", str(tmp_path / "q.pt"),
                                             "--drop-duplicates", "--json"]) == 0

@@ -1,6 +1,7 @@
 """SuperTransformer / SubTransformer training through train.py and stock fairseq (CPU, synthetic data)."""
 import ast
 import json
+import os
 import re
 import signal
 import socket
@@ -11,7 +12,7 @@ import time
 import pytest
 import torch
 
-from conftest import ROOT
+from conftest import ROOT, assert_user_error
 from hat.checkpoint import save_model_checkpoint
 from hat.config_args import parse_config_args
 from hat.search_space import SearchSpace
@@ -81,25 +82,48 @@ def test_resume_continues_the_same_update_count_and_sampling_sequence(synthetic_
     assert all(resumed[n] == expected[n] for n in resumed)
 
 
-def test_sigkill_then_same_command_resumes_from_last_checkpoint(synthetic_bin, tiny_space_yml, tmp_path):
-    cmd = train_cmd(synthetic_bin, tiny_space_yml, tmp_path / "ckpt", "--max-update", "400", "--save-interval-updates", "3")
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    last = tmp_path / "ckpt" / "checkpoint_last.pt"
-    deadline = time.time() + 120
-    while time.time() < deadline and not (last.exists() and last.stat().st_size > 0 and
-                                          any(p.name.startswith("checkpoint_1_") for p in last.parent.iterdir())):
-        time.sleep(0.2)
-    time.sleep(0.3)
+def checkpoint_updates(path) -> int:
+    """The update count a checkpoint was saved at."""
+    return torch.load(path, map_location="cpu", weights_only=False)["optimizer_history"][-1]["num_updates"]
+
+
+def kill_once_saved(cmd, save_dir, updates: int, total: int, log_path) -> int:
+    """Start ``cmd`` (output to ``log_path``) and SIGKILL it once its ``checkpoint_last.pt`` holds update ``updates``
+    or a later one (the kill lands at an arbitrary point after that save: in the next updates, a validation or the
+    next save). Checks that it was still running when killed, and returns the update count of the
+    ``checkpoint_last.pt`` it left (what the same command resumes from): at least ``updates``, below ``total``."""
+    last = save_dir / "checkpoint_last.pt"
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+                                env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    seen, saved = None, -1
+    deadline = time.time() + 240
+    while time.time() < deadline and saved < updates and proc.poll() is None:
+        time.sleep(0.05)
+        try:
+            stamp = last.stat()
+            if (stamp.st_ino, stamp.st_mtime_ns, stamp.st_size) != seen:  # replaced since the last look
+                saved, seen = checkpoint_updates(last), (stamp.st_ino, stamp.st_mtime_ns, stamp.st_size)
+        except Exception:  # not there yet (or caught mid-write): look again
+            continue
+    alive = proc.poll() is None
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    assert last.exists(), "no checkpoint was written before the kill"
-    state = torch.load(last, map_location="cpu", weights_only=False)  # never a half-written file
-    saved_updates = state["optimizer_history"][-1]["num_updates"]
-    assert saved_updates >= 3
+    assert alive, f"the training ended (exit {proc.returncode}) before the kill:\n{log_path.read_text()[-2000:]}"
+    assert saved >= updates, f"no checkpoint of update {updates} before the kill"
+    left = checkpoint_updates(last)  # never a half-written file
+    assert updates <= left < total, f"killed at update {left}: not during the training (1-{total - 1})"
+    return left
+
+
+def test_sigkill_then_same_command_resumes_from_last_checkpoint(synthetic_bin, tiny_space_yml, tmp_path):
+    cmd = train_cmd(synthetic_bin, tiny_space_yml, tmp_path / "ckpt", "--max-update", "400", "--save-interval-updates", "3")
+    saved_updates = kill_once_saved(cmd, tmp_path / "ckpt", 3, 400, tmp_path / "killed.log")
+    assert 0 < saved_updates < 400
     again = run([*cmd[:-4], "--max-update", str(saved_updates + 4), "--save-interval-updates", "3"])
     assert again.returncode == 0, again.stderr[-3000:]
     log = again.stdout + again.stderr
-    assert f"@ {saved_updates} updates)" in log
+    assert re.search(rf"Loaded checkpoint .*checkpoint_last\.pt \(epoch \d+ @ {saved_updates} updates\)", log)
     assert sorted(sampled_configs(log)) == list(range(saved_updates, saved_updates + 4))
 
 
@@ -167,15 +191,13 @@ def test_two_cpu_workers_train_the_same_subtransformers(synthetic_bin, tiny_spac
 ])
 def test_out_of_space_value_exits_with_clear_message(synthetic_bin, tiny_space_yml, tmp_path, extra, message):
     proc = run(train_cmd(synthetic_bin, tiny_space_yml, tmp_path / "ckpt", "--max-update", "1", *extra))
-    assert proc.returncode == 2
-    assert message in proc.stderr and "Traceback" not in proc.stderr
+    assert_user_error(proc, message)
 
 
 def test_unknown_yaml_key_exits_with_clear_message(synthetic_bin, tiny_space_yml, tmp_path):
     tiny_space_yml.write_text(tiny_space_yml.read_text() + "encoder-embed-choise: [32]\n")
     proc = run(train_cmd(synthetic_bin, tiny_space_yml, tmp_path / "ckpt", "--max-update", "1"))
-    assert proc.returncode == 2
-    assert "encoder-embed-choise" in proc.stderr and str(tiny_space_yml) in proc.stderr
+    assert_user_error(proc, "encoder-embed-choise", str(tiny_space_yml))
 
 
 def test_fp16_is_ignored_with_a_warning_on_cpu(synthetic_bin, tiny_space_yml, tmp_path):
@@ -204,18 +226,6 @@ def test_overhead_benchmark_compares_the_multi30k_supernet_with_an_equal_plain_t
 
 # --- exact resume, checkpoint faults, exclusive save dir -------------------------------------------------
 
-def kill_after_checkpoint(cmd, save_dir, updates: int) -> None:
-    """Start ``cmd`` and SIGKILL it once the checkpoint of update ``updates`` exists (the kill lands at an
-    arbitrary point after it: in the next updates, a validation or the next save)."""
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 240
-    while time.time() < deadline and not list(save_dir.glob(f"checkpoint_*_{updates}.pt")) and proc.poll() is None:
-        time.sleep(0.05)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    assert list(save_dir.glob(f"checkpoint_*_{updates}.pt")), f"no checkpoint of update {updates} before the kill"
-
-
 def assert_same_tensors(a, b, where="") -> None:
     """Every tensor of two nested checkpoint structures is bit-identical."""
     if isinstance(a, torch.Tensor):
@@ -238,11 +248,17 @@ def test_training_killed_twice_ends_bit_identical_to_an_uninterrupted_run(synthe
     assert len(epochs) >= 2, "the run must span several epochs"
 
     cmd = train_cmd(synthetic_bin, tiny_space_yml, tmp_path / "killed", *extra)
-    kill_after_checkpoint(cmd, tmp_path / "killed", 4)  # mid-epoch 1
-    kill_after_checkpoint(cmd, tmp_path / "killed", 24)  # a later epoch
+    first = kill_once_saved(cmd, tmp_path / "killed", 4, 36, tmp_path / "first.log")  # mid-epoch 1
+    second = kill_once_saved(cmd, tmp_path / "killed", 24, 36, tmp_path / "second.log")  # a later epoch
+    # the second run resumed where the first was killed, the last one where the second was: each trained on
+    second_log = (tmp_path / "second.log").read_text()
+    assert re.search(rf"Loaded checkpoint .*checkpoint_last\.pt \(epoch \d+ @ {first} updates\)", second_log)
+    assert min(sampled_configs(second_log)) == first
     resumed = run(cmd)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
-    assert re.search(r"Loaded checkpoint .*checkpoint_last\.pt \(epoch \d+ @ (\d+) updates\)", resumed.stdout + resumed.stderr)
+    log = resumed.stdout + resumed.stderr
+    assert re.search(rf"Loaded checkpoint .*checkpoint_last\.pt \(epoch \d+ @ {second} updates\)", log)
+    assert sorted(sampled_configs(log)) == list(range(second, 36))
 
     expected = torch.load(tmp_path / "full" / "checkpoint_last.pt", map_location="cpu", weights_only=False)
     got = torch.load(tmp_path / "killed" / "checkpoint_last.pt", map_location="cpu", weights_only=False)
@@ -275,8 +291,7 @@ def test_no_readable_checkpoint_is_an_error_not_a_fresh_start(synthetic_bin, tin
     save.mkdir()
     (save / "checkpoint_last.pt").write_bytes(b"not a checkpoint")
     proc = run(train_cmd(synthetic_bin, tiny_space_yml, save, "--max-update", "2"))
-    assert proc.returncode == 2 and "Traceback" not in proc.stderr
-    assert "checkpoint_last.pt is unreadable" in proc.stderr and "no other readable checkpoint" in proc.stderr
+    assert_user_error(proc, "checkpoint_last.pt is unreadable", "no other readable checkpoint")
 
 
 @pytest.mark.parametrize("content", [None, b"\x80\x02garbage"])
@@ -286,8 +301,7 @@ def test_named_restore_file_missing_or_corrupt_is_one_line(synthetic_bin, tiny_s
         restore.write_bytes(content)
     proc = run(train_cmd(synthetic_bin, tiny_space_yml, tmp_path / "ckpt", "--max-update", "2",
                          "--restore-file", str(restore)))
-    assert proc.returncode == 2, proc.stderr[-2000:]
-    assert "Traceback" not in proc.stderr and str(restore) in proc.stderr
+    assert_user_error(proc, str(restore))
     assert not list((tmp_path / "ckpt").glob("checkpoint*.pt"))  # nothing trained
 
 
@@ -301,8 +315,7 @@ def test_second_training_on_the_same_save_dir_is_refused(synthetic_bin, tiny_spa
             time.sleep(0.1)
         time.sleep(1)
         second = run(train_cmd(synthetic_bin, tiny_space_yml, save, "--max-update", "2"))
-        assert second.returncode == 2 and "Traceback" not in second.stderr
-        assert f"save dir {save} is in use by another run (pid {first.pid})" in second.stderr
+        assert_user_error(second, f"save dir {save} is in use by another run (pid {first.pid})")
     finally:
         first.kill()
         first.wait()
