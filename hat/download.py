@@ -89,7 +89,8 @@ def _finish(part: Path, path: Path, verify: Callable[[Path], None]) -> Path:
         verify(part)
     except Exception as exc:  # a verifier raises whatever its parser raises
         part.unlink(missing_ok=True)
-        raise DownloadError(f"the downloaded {path.name} is not valid ({exc}); it was deleted, nothing was "
+        detail = " ".join(str(exc).split())  # one line: tarfile's ReadError lists each method it tried on its own
+        raise DownloadError(f"the downloaded {path.name} is not valid ({detail}); it was deleted, nothing was "
                             "written under its name") from None
     os.replace(part, path)
     return path

@@ -9,16 +9,16 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import ROOT, assert_user_error, build_tiny, run_in_process, tiny_args
+from conftest import ROOT, SHARED, assert_user_error, build_tiny, run_in_process, tiny_args
 from hat.cli import run_cli
 from hat.cli import latency_dataset
 from hat.latency import collection
 from hat.latency.collection import sample_seed, settings_path
-from hat.latency.dataset import CSV_HEADER, format_row
+from hat.latency.dataset import CSV_HEADER
 from hat.latency.measure import (DEFAULT_VOCAB_SIZE, WARMUP, LatencyError, MeasureSettings, measure_latency,
                                  settings_from_args, trimmed_mean_std, vocab_size_from_args)
 from hat.models.transformer_super import TransformerDecoderSuper, TransformerEncoderSuper
-from hat.search_space import SearchSpace, config_features
+from hat.search_space import SearchSpace
 
 no_cuda = pytest.mark.skipif(torch.cuda.is_available(), reason="checks the error without CUDA")
 
@@ -203,17 +203,33 @@ def test_all_original_latency_dataset_configs_parse():
         assert SearchSpace.from_args(args).decoder_layer_num_choice == (6, 5, 4, 3, 2, 1)
 
 
+def original_feature_cells(config) -> list[str]:
+    """The 10 feature cells of a config as the original's latency_dataset.py writes them, computed here by hand:
+    embed dims and layer counts as ints; the per-layer fields averaged (numpy) over the active layers and written
+    as floats (``str``); arbitrary attention -1 / 1 / 2 counted as 1 / 2 / 3 attended encoder layers."""
+    enc, dec = config["encoder"], config["decoder"]
+    n, m = enc["encoder_layer_num"], dec["decoder_layer_num"]
+    attended = [{-1: 1, 1: 2, 2: 3}[a] for a in dec["decoder_arbitrary_ende_attn"][:m]]
+    averages = [enc["encoder_ffn_embed_dim"][:n], enc["encoder_self_attention_heads"][:n],
+                dec["decoder_ffn_embed_dim"][:m], dec["decoder_self_attention_heads"][:m],
+                dec["decoder_ende_attention_heads"][:m], attended]
+    mean = [str(float(np.mean(values))) for values in averages]
+    return [str(enc["encoder_embed_dim"]), str(n), *mean[:2], str(dec["decoder_embed_dim"]), str(m), *mean[2:]]
+
+
 def test_dataset_rows_are_in_the_original_format(tiny_yml, tmp_path):
     csv = tmp_path / "lat.csv"
     assert run_dataset(tiny_yml, csv, 3) == 0
     lines = csv_lines(csv)
     assert lines[0] == CSV_HEADER and len(lines) == 4
+    released = SHARED / "data" / "hat_latency" / "wmt14ende_cpu_xeon_all.csv"
+    if released.is_file():  # the header of the original's released datasets
+        assert lines[0] == released.read_text().splitlines()[0]
     space = SearchSpace.from_args(tiny_args())
     for row, line in enumerate(lines[1:]):
         cells = line.split(",")
-        expected = format_row(config_features(space.sample(sample_seed(1, row))), 0, 0, 0, 0).split(",")
-        assert cells[:10] == expected[:10]
-        assert len(cells) == 14 and all(float(v) >= 0 for v in cells[10:])
+        assert cells[:10] == original_feature_cells(space.sample(sample_seed(1, row)))
+        assert len(cells) == 14 and all(float(v) >= 0 and ("." in v or "e" in v) for v in cells[10:])  # floats
     settings = json.loads(settings_path(csv).read_text())
     assert settings["threads"] == 1 and settings["latiter"] == 1 and settings["vocab_size"] == 16
     assert settings["dummy_sentence_length"] == 3 and settings["original_mode"] is False
@@ -369,7 +385,7 @@ def test_two_concurrent_dataset_processes_write_each_row_once(tiny_yml, tmp_path
     rows = csv_lines(csv)[1:]
     assert len(rows) == 30  # each row once, in the dataset's order
     for row, line in enumerate(rows):
-        assert line.split(",")[:10] == format_row(config_features(space.sample(sample_seed(1, row))), 0, 0, 0, 0).split(",")[:10]
+        assert line.split(",")[:10] == original_feature_cells(space.sample(sample_seed(1, row)))
 
 
 def test_predictor_records_the_dataset_settings_and_refuses_repeated_rows(tiny_yml, tmp_path, capsys):

@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import ROOT, SHARED, requires_shared, task_of
+from conftest import ROOT, SHARED, assert_user_error, requires_shared, run_in_process, task_of
 from hat.cli import run_cli
 from hat.cli.latency_predictor import main as cli_main
 from hat.errors import PredictorError
-from hat.latency.dataset import CSV_HEADER, format_row, read_latency_csv
+from hat.latency.dataset import CSV_HEADER, format_row
 from hat.latency.fitting import (MLPRecipe, default_lat_norm, evaluate, parse_predictor_args, round_one_digit,
                                  split_indices, train_predictor)
 from hat.latency.predictor import ORIGINAL_FEATURE_NORM, RELEASED_LAT_NORMS, HatMLP, HatMLPPredictor, load_predictor
@@ -61,6 +61,46 @@ def test_the_shared_predictors_cover_22_released_subtransformers():
 def test_released_predictor_needs_its_norms():
     with pytest.raises(PredictorError, match="feature-norm and lat-norm"):
         load_predictor(PREDICTORS / "wmt14ende_cpu_xeon.pt")
+
+
+# --- the CSV format ----------------------------------------------------------------------------------
+
+RELEASED_CSVS = sorted((SHARED / "data" / "hat_latency").glob("*_all.csv"))
+
+
+def test_rows_are_written_as_the_released_csvs_lines():
+    """A row of each released ``*_all.csv`` (the original's latency_dataset.py output), read as numbers and written
+    again, is the same line: embed dims and layer counts as ints, per-layer averages and latencies as floats,
+    the four latency columns in the released order. And the header is the released one."""
+    if not RELEASED_CSVS:
+        pytest.skip("../shared/data/hat_latency (the released latency datasets) is absent")
+    for path in RELEASED_CSVS:
+        header, first, *rest = path.read_text().splitlines()
+        assert header == CSV_HEADER, path.name
+        for line in (first, rest[-1]):
+            values = [float(v) for v in line.split(",")]
+            assert format_row(values[:10], *values[10:]) == line, path.name
+
+
+def test_a_row_is_the_hand_written_line_of_its_config():
+    """The features of a config and its latencies as the original writes them (``str`` of each number, computed
+    here by hand): encoder 640 x 6 layers, decoder 512 x 4 layers (of 6 in the lists); arbitrary attention
+    -1 / 1 / 2 counted as 1 / 2 / 3 attended encoder layers."""
+    config = {"encoder": {"encoder_embed_dim": 640, "encoder_layer_num": 6,
+                          "encoder_ffn_embed_dim": [3072, 2048, 1024, 3072, 2048, 1024],
+                          "encoder_self_attention_heads": [8, 4, 4, 8, 8, 4]},
+              "decoder": {"decoder_embed_dim": 512, "decoder_layer_num": 4,
+                          "decoder_ffn_embed_dim": [1024, 2048, 3072, 2048, 3072, 3072],
+                          "decoder_self_attention_heads": [4, 8, 8, 4, 8, 8],
+                          "decoder_ende_attention_heads": [8, 8, 4, 8, 4, 4],
+                          "decoder_arbitrary_ende_attn": [-1, 1, 2, -1, 2, 2]}}
+    # encoder ffn 12288 / 6 = 2048, heads 36 / 6 = 6; decoder ffn 8192 / 4 = 2048, heads 24 / 4 = 6,
+    # ende heads 28 / 4 = 7, attended layers (1 + 2 + 3 + 1) / 4 = 1.75
+    assert format_row(config_features(config), 5.25, 120.5, 0.125, 1.5) == (
+        "640,6,2048.0,6.0,512,4,2048.0,6.0,7.0,1.75,5.25,120.5,0.125,1.5")
+    config["encoder"]["encoder_ffn_embed_dim"][0] = 1024  # 10240 / 6, written with Python's 17 digits
+    assert format_row(config_features(config), 5, 120, 0, 0).split(",")[2] == "1706.6666666666667"
+    assert format_row(config_features(config), 5, 120, 0, 0).split(",")[10:] == ["5.0", "120.0", "0.0", "0.0"]
 
 
 # --- synthetic data -------------------------------------------------------------------------------
@@ -116,6 +156,9 @@ def test_default_model_recovers_a_synthetic_latency_function():
     predictor = train_predictor("ridge", features, latency, split, lat_norm=200)
     test_configs, test_features, test_latency = synthetic_data(300, seed=7)
     metrics = evaluate(predictor, test_features, test_latency)
+    predicted = predictor.predict_features(test_features)
+    assert metrics["rmse"] == pytest.approx(np.sqrt(np.mean((predicted - test_latency) ** 2)), rel=1e-9)
+    assert metrics["mape"] == pytest.approx(100 * np.mean(np.abs(predicted / test_latency - 1)), rel=1e-9)
     assert metrics["mape"] < 0.5 and metrics["rmse"] < 0.005 * test_latency.mean()
     np.testing.assert_allclose(predictor.predict(test_configs), predictor.predict_features(test_features))
 
@@ -227,24 +270,24 @@ def run_main(capsys, *argv: str):
 ])
 def test_cli_reports_bad_csvs_in_one_line(tmp_path, capsys, text, message):
     (tmp_path / "bad.csv").write_text(text)
-    status, out, err = run_main(capsys, "--lat-dataset-path", str(tmp_path / "bad.csv"), "--ckpt-path", str(tmp_path / "p.pt"))
-    assert status == 2 and out == ""
-    assert err.startswith("error: ") and message in err and err.count("\n") == 1
+    proc = run_in_process(capsys, cli_main, ["--lat-dataset-path", str(tmp_path / "bad.csv"), "--ckpt-path",
+                                             str(tmp_path / "p.pt")])
+    assert_user_error(proc, message)
+    assert proc.stdout == "" and proc.stderr.count("\n") == 1  # nothing else printed
     assert not (tmp_path / "p.pt").exists()
 
 
 def test_cli_rejects_an_unknown_config_key(tmp_path, capsys):
     config = tmp_path / "lat.yml"
     config.write_text("lat-norm: 200\nhidden-size: 400\n")
-    status, _, err = run_main(capsys, "--configs", str(config))
-    assert status == 2 and err == f"error: unknown key 'hidden-size' in {config}\n"
+    proc = run_in_process(capsys, cli_main, ["--configs", str(config)])
+    assert assert_user_error(proc) == f"error: unknown key 'hidden-size' in {config}" and proc.stderr.count("\n") == 1
 
 
 def test_cli_script_error_has_no_traceback(tmp_path):
     result = subprocess.run([sys.executable, str(ROOT / "latency_predictor.py"), "--lat-dataset-path",
                              str(tmp_path / "missing.csv")], capture_output=True, text=True, cwd=tmp_path)
-    assert result.returncode == 2 and "Traceback" not in result.stderr
-    assert result.stderr.strip().splitlines()[-1] == f"error: latency dataset not found: {tmp_path / 'missing.csv'}"
+    assert assert_user_error(result) == f"error: latency dataset not found: {tmp_path / 'missing.csv'}"
 
 
 # --- CLI end to end ---------------------------------------------------------------------------------
@@ -271,10 +314,14 @@ def test_cli_json_trains_evaluates_and_saves(tmp_path, capsys, synthetic_csv, mo
     assert (result["model"], result["split_seed"], result["train_rows"], result["valid_rows"], result["test_rows"]) == (
         model, 5, 200, 30, 30)
     assert result["lat_norm"] == round_one_digit(result["lat_norm"]) and "lat-norm" in err  # derived and printed
-    split = split_indices(300, 5, 200)
-    data = read_latency_csv(synthetic_csv)
-    loaded = load_predictor(tmp_path / "p.pt", ORIGINAL_FEATURE_NORM, result["lat_norm"])
-    assert result["test_rmse"] == pytest.approx(evaluate(loaded, data.features[split.test], data.latency[split.test])["rmse"])
+    # the reported errors, computed again with numpy from the saved predictor's predictions of the test rows and
+    # their latency (encoder + decoder mean) as the CSV holds it
+    test = split_indices(300, 5, 200).test
+    table = np.loadtxt(synthetic_csv, delimiter=",", skiprows=1)
+    truth = table[test, 10] + table[test, 11]
+    predicted = load_predictor(tmp_path / "p.pt", ORIGINAL_FEATURE_NORM, result["lat_norm"]).predict_features(table[test, :10])
+    assert result["test_rmse"] == pytest.approx(np.sqrt(np.mean((predicted - truth) ** 2)), rel=1e-9)
+    assert result["test_mape"] == pytest.approx(100 * np.mean(np.abs(predicted - truth) / truth), rel=1e-9)
     if model == "ridge":
         assert result["test_mape"] < 3  # 1% noise
 
