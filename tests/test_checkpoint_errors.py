@@ -9,7 +9,7 @@ import torch
 from fairseq.data import Dictionary
 
 import hat
-from conftest import run, tiny_args
+from conftest import assert_user_error, run, tiny_args
 from hat.checkpoint import save_model_checkpoint
 from hat.errors import CheckpointError
 from hat.export.subtransformer_checkpoint import export_subtransformer
@@ -104,9 +104,7 @@ def test_generate_py_exits_2_with_one_line(files, kind):
     """Not fairseq's 40-80-line traceback (a failed unpickling, a size mismatch in load_state_dict)."""
     proc = run([sys.executable, "generate.py", str(files["data"]), "--path", str(files[kind]),
                 f"--configs={files['sub']}", "--gen-subset", "test", "--cpu"], timeout=300)
-    errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
-    assert proc.returncode == 2, proc.stderr[-3000:]
-    assert len(errors) == 1 and str(files[kind]) in errors[0] and "Traceback" not in proc.stderr
+    assert_user_error(proc, str(files[kind]))
 
 
 def test_test_sh_names_the_wrong_vocabulary(files, tmp_path):
@@ -115,6 +113,4 @@ def test_test_sh_names_the_wrong_vocabulary(files, tmp_path):
     checkpoint.write_bytes(files["vocab40"].read_bytes())
     proc = run(["bash", "configs/multi30k.en-de/test.sh", str(checkpoint), str(files["sub"]), "normal", "0", "test"],
                env={"HAT_DATA": str(files["data"])})
-    errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
-    assert proc.returncode == 2, proc.stderr[-3000:]
-    assert len(errors) == 1 and "40-word dictionary" in errors[0] and "Traceback" not in proc.stderr
+    assert_user_error(proc, "40-word dictionary")

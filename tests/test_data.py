@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from conftest import ROOT, SHARED, requires_shared
+from conftest import ROOT, SHARED, assert_user_error, requires_shared
 from hat.data import multi30k
 from hat.data.synthetic import make_lexicon, translate, write_synthetic_corpus
 
@@ -56,4 +56,4 @@ def test_failed_download_gives_clear_error_and_no_partial_file(tmp_path, monkeyp
 def test_missing_raw_file_exits_2_with_message(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "hat.cli.prepare_multi30k", "--raw-dir", str(tmp_path), "--out",
                            str(tmp_path / "out")], cwd=ROOT, capture_output=True, text=True)
-    assert proc.returncode == 2 and "missing raw Multi30k file" in proc.stderr and "Traceback" not in proc.stderr
+    assert_user_error(proc, "missing raw Multi30k file")

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 import hat.errors
-from conftest import ROOT
+from conftest import ROOT, assert_user_error, run_in_process
 from hat.cli import run_cli
 from hat.errors import CheckpointError, ConfigError, DataError, HatError
 
@@ -144,9 +144,8 @@ def test_a_bad_archive_for_preprocess_is_a_data_error(tmp_path):
 def test_an_unknown_model_name_exits_2(capsys):
     from hat.cli.download_model import main
 
-    assert run_cli(main, ["--model-name", "HAT_nothing"]) == 2
-    err = capsys.readouterr().err
-    assert err.startswith("error: unknown model name 'HAT_nothing'") and err.count("\n") == 1
+    proc = run_in_process(capsys, main, ["--model-name", "HAT_nothing"])
+    assert assert_user_error(proc).startswith("error: unknown model name 'HAT_nothing'") and proc.stderr.count("\n") == 1
 
 
 # --- layering --------------------------------------------------------------------------------------

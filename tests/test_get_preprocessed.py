@@ -8,7 +8,7 @@ import threading
 
 import pytest
 
-from conftest import ROOT
+from conftest import ROOT, assert_user_error
 
 
 def make_tgz(folder_name: str) -> bytes:
@@ -53,7 +53,6 @@ def test_download_unpacks_into_final_folder(server, tmp_path):
 @pytest.mark.parametrize("path,message", [("missing.tgz", "could not download"), ("truncated.tgz", "not a valid .tgz")])
 def test_failures_leave_no_data_folder(server, tmp_path, path, message):
     proc = fetch(f"{server}/{path}", "wmt16_en_de", tmp_path)
-    assert proc.returncode == 2
-    assert message in proc.stderr
+    assert_user_error(proc, message)
     assert not (tmp_path / "data/binary/wmt16_en_de").exists()
     assert not [p for p in (tmp_path / "data/binary").iterdir() if p.name.startswith(".")]

@@ -4,7 +4,7 @@ import sys
 
 import pytest
 import torch
-from conftest import build_tiny, random_tokens, run
+from conftest import assert_user_error, build_tiny, random_tokens, run, run_in_process
 from fairseq.sequence_generator import SequenceGenerator
 
 pytest.importorskip("onnx")
@@ -153,7 +153,7 @@ def test_test_sh_scores_the_onnx_folder(trained_supernet, exported_cli):
 
 
 def test_onnx_command_line_errors_are_one_line(trained_supernet, exported_cli, tmp_path, capsys):
-    from hat.cli import export_subtransformer, generate, run_cli
+    from hat.cli import export_subtransformer, generate
 
     root, _ = exported_cli
     common = [str(trained_supernet["data"]), "--gen-subset", "valid", "--cpu"]
@@ -164,6 +164,6 @@ def test_onnx_command_line_errors_are_one_line(trained_supernet, exported_cli, t
                  "--restore-file", str(trained_supernet["ckpt"]), "--configs", str(root / "sub.yml"),
                  "--out", str(tmp_path / "x.pt"), "--int8"])}
     for expected, (main, argv) in cases.items():
-        assert run_cli(main, argv) == 2
-        err = capsys.readouterr().err
-        assert err.startswith("error: ") and expected in err and err.count("\n") == 1, err
+        proc = run_in_process(capsys, main, argv)
+        assert_user_error(proc, expected)
+        assert proc.stderr.count("\n") == 1, proc.stderr  # nothing else printed

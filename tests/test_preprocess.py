@@ -10,7 +10,7 @@ import zipfile
 
 import pytest
 
-from conftest import ROOT, serve_files
+from conftest import ROOT, assert_user_error, serve_files
 from hat.data.recipes import RECIPES, Corpus
 from hat.data.text import MosesSteps, clean_corpus, remove_non_printing, sgm_segments
 
@@ -140,18 +140,18 @@ def test_preprocess_builds_the_binarised_corpus_as_the_original(task, tmp_path):
 
 def test_offline_or_corrupt_download_stops_with_one_message_and_no_data_folder(tmp_path):
     proc = preprocess("iwslt14.de-en", tmp_path, "http://127.0.0.1:9")
-    assert proc.returncode == 2 and "offline" in proc.stderr and "Traceback" not in proc.stderr
+    assert_user_error(proc, "offline")
     assert not (tmp_path / "binary").exists()
     with serve_files({"de-en.tgz": b"this is not an archive"}) as server:
         proc = preprocess("iwslt14.de-en", tmp_path, f"http://127.0.0.1:{server.server_address[1]}")
-    assert proc.returncode == 2 and "not valid" in proc.stderr and "Traceback" not in proc.stderr
+    assert_user_error(proc, "not valid")
     assert not (tmp_path / "binary").exists() and not (tmp_path / "text" / "iwslt14_de_en" / "orig" / "de-en.tgz").exists()
 
 
 def test_an_archive_without_the_expected_files_is_named(tmp_path):
     with serve_files({"de-en.tgz": pack("de-en.tgz", {"de-en/README": "nothing here\n"})}) as server:
         proc = preprocess("iwslt14.de-en", tmp_path, f"http://127.0.0.1:{server.server_address[1]}")
-    assert proc.returncode == 2 and "de-en/train.tags.de-en.de" in proc.stderr and "Traceback" not in proc.stderr
+    assert_user_error(proc, "de-en/train.tags.de-en.de")
     assert not (tmp_path / "binary").exists()
 
 

@@ -6,7 +6,7 @@ import sys
 
 import torch
 
-from conftest import ROOT
+from conftest import ROOT, assert_user_error
 from test_evo_search import evo_cmd
 from test_training import train_cmd
 
@@ -19,14 +19,6 @@ def limited(limit_bytes: int):
 def run(cmd, limit_bytes=None, timeout=300):
     return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=timeout,
                           preexec_fn=limited(limit_bytes) if limit_bytes else None)
-
-
-def one_error_line(proc) -> str:
-    assert proc.returncode == 2, proc.stderr[-3000:]
-    assert "Traceback" not in proc.stderr, proc.stderr[-3000:]
-    lines = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
-    assert len(lines) == 1, proc.stderr[-3000:]
-    return lines[0]
 
 
 def test_latency_dataset_file_size_limit_is_one_line_and_keeps_complete_rows(tmp_path):
@@ -42,8 +34,7 @@ def test_latency_dataset_file_size_limit_is_one_line_and_keeps_complete_rows(tmp
     proc = run([sys.executable, "latency_dataset.py", f"--configs={yml}", f"--lat-dataset-path={csv}",
                 "--lat-dataset-size=200", "--lat-vocab-size=16", "--dummy-sentence-length=3", "--lat-threads=1",
                 "--no-lat-probe"], limit_bytes=3000)
-    line = one_error_line(proc)
-    assert f"cannot write {csv}" in line and "too large" in line
+    assert_user_error(proc, f"cannot write {csv}", "too large")
     rows = len(read_latency_csv(csv).latency)  # every row in the file is complete
     assert 0 < rows < 200
 
@@ -53,21 +44,18 @@ def test_search_output_folders_are_checked_before_the_search(trained_supernet, t
     blocker.write_text("not a folder")
     proc = run(evo_cmd(trained_supernet, blocker / "sub.yml", "--latency-constraint", "20", "--search-dir",
                        str(tmp_path / "search")))
-    line = one_error_line(proc)
-    assert "--write-config-path" in line and str(blocker) in line
+    assert_user_error(proc, "--write-config-path", str(blocker))
     assert not (tmp_path / "search" / "state.json").exists()  # failed before the first generation
 
     proc = run(evo_cmd(trained_supernet, tmp_path / "sub.yml", "--latency-constraint", "20", "--search-dir",
                        str(blocker / "search")))
-    line = one_error_line(proc)
-    assert "search folder" in line and str(blocker) in line
+    assert_user_error(proc, "search folder", str(blocker))
 
 
 def test_training_that_cannot_write_its_checkpoint_is_one_line(synthetic_bin, tiny_space_yml, tmp_path):
     save = tmp_path / "ckpt"
     proc = run(train_cmd(synthetic_bin, tiny_space_yml, save, "--max-update", "3"), limit_bytes=200_000)
-    line = one_error_line(proc)
-    assert f"cannot write a checkpoint in {save}" in line
+    assert_user_error(proc, f"cannot write a checkpoint in {save}")
     assert not (save / "checkpoint_last.pt").exists() or torch.load(save / "checkpoint_last.pt", weights_only=False)
 
 
@@ -75,6 +63,5 @@ def test_training_save_dir_under_a_file_fails_before_training(synthetic_bin, tin
     blocker = tmp_path / "a_file"
     blocker.write_text("not a folder")
     proc = run(train_cmd(synthetic_bin, tiny_space_yml, blocker / "ckpt", "--max-update", "3"))
-    line = one_error_line(proc)
-    assert "save dir" in line and str(blocker) in line
+    assert_user_error(proc, "save dir", str(blocker))
     assert "| epoch" not in proc.stdout + proc.stderr

@@ -12,13 +12,21 @@ from hat.experiments.stages import validation_curves
 from hat.search_space import active_config, read_subtransformer_yaml
 
 
-@pytest.mark.slow
-def test_reproduction_stages_run_end_to_end_and_write_the_results(short_bin, tmp_path):
-    results = tmp_path / "results"
-    cmd = reproduction_cmd(tmp_path, short_bin, "--jobs", "2", "--seeds", "1", "2")
-
+@pytest.fixture(scope="module")
+def reproduced(short_bin, tmp_path_factory):
+    """The reproduction run once (HAT vs the baselines, two seeds) into one work folder, which the experiments of
+    the tests below continue: ``(root, cmd)``, the work folder ``root/work``, the results ``root/results``."""
+    root = tmp_path_factory.mktemp("reproduction")
+    cmd = reproduction_cmd(root, short_bin, "--jobs", "2", "--seeds", "1", "2")
     proc = run(cmd, timeout=600)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return root, cmd
+
+
+@pytest.mark.slow
+def test_reproduction_stages_run_end_to_end_and_write_the_results(reproduced):
+    tmp_path, cmd = reproduced[0], list(reproduced[1])  # (a copy: the later experiments change its seeds)
+    results = tmp_path / "results"
     rows = json.loads((results / "multi30k_en_de.json").read_text())
     families = [row["family"] for row in rows]
     assert families.count("baseline") == 1 and 1 <= families.count("hat") <= 3
@@ -118,6 +126,22 @@ def test_reproduction_stages_run_end_to_end_and_write_the_results(short_bin, tmp
         assert r["inherited_bleu"] == stage["bleu"] and r["gap"] == r["scratch_bleu"] - r["inherited_bleu"]
     assert "Goal (the sandwich-searched" in (results / "multi30k_supernet_training.md").read_text()
 
+    # a sandwich checkpoint left out of a kept work folder is remade to its stored update count, with no time
+    # limit (which would not stop at the same update twice), and it matches the stored fingerprint
+    for checkpoint in (tmp_path / "work" / "supertransformer_sandwich").glob("checkpoint*.pt"):
+        checkpoint.unlink()
+    (tmp_path / "work" / "stages" / "inherited_sandwich_largest.json").unlink()
+    remade = run([*cmd, "--experiment", "multi30k_supernet_training"], timeout=600)
+    assert remade.returncode == 0, remade.stdout[-3000:] + remade.stderr[-3000:]
+    _, after = remade.stdout.split("=== supertransformer_sandwich: ", 1)
+    assert after.splitlines()[0].endswith("checkpoint_last.pt is not here (a work folder kept without its large "
+                                          "files): made again")
+    command = next(line for line in after.splitlines() if "--sandwich-random" in line)
+    assert f"--max-update {trained['updates']} " in command and "--stop-time-hours" not in command
+    assert "=== inherited_sandwich_largest\n" in remade.stdout
+    assert json.loads((tmp_path / "work" / "stages" / "inherited_sandwich_largest.json").read_text())["bleu"] == next(
+        r["inherited_bleu"] for r in both if r["supernet"] == "sandwich" and r["name"] == "largest")
+
     # the predictor on this run's latency dataset and on a "released" one (a copy, without the probe's sidecar)
     released = tmp_path / "released"
     released.mkdir()
@@ -149,8 +173,16 @@ def test_reproduction_stages_run_end_to_end_and_write_the_results(short_bin, tmp
     index = (results / "README.md").read_text()
     assert all(f"[{name}]({name}.md)" in index for name in pages) and "not built yet" not in index
 
-    if importlib.util.find_spec("onnxruntime") is None:  # (pip install -e ".[deploy]")
-        return
+
+@pytest.mark.slow
+@pytest.mark.skipif(importlib.util.find_spec("onnxruntime") is None,  # (before the fixture runs the pipeline)
+                    reason='ONNX Runtime is not installed (pip install -e ".[deploy]")')
+def test_reproduction_deploys_its_trained_models_on_onnx_runtime(reproduced):
+    tmp_path, cmd = reproduced
+    results = tmp_path / "results"
+    cmd = [*cmd[:-3], "--seeds", "1"]  # the first seed's checkpoints, as the experiments after the main run
+    rows = json.loads((results / "multi30k_en_de.json").read_text())
+    families = [row["family"] for row in rows]
     # the same trained models deployed on ONNX Runtime: the stages of the run above are not run again
     deployed = run([*cmd, "--experiment", "multi30k_deployment"])
     assert deployed.returncode == 0, deployed.stdout[-3000:] + deployed.stderr[-3000:]
