@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import tomllib
+from types import SimpleNamespace
 
 import pytest
 
@@ -380,35 +381,52 @@ def test_a_finished_training_is_not_started_again(tmp_path, monkeypatch):
     assert steps.training_seconds({"stage_wall_s": 60.0}) == 60.0  # a stage stored before training_s
 
 
-def test_run_concurrently_keeps_the_order_and_stops_starting_calls_after_an_error():
+def test_run_concurrently_keeps_the_order_and_stops_starting_calls_after_an_error(monkeypatch):
     import threading
-    import time
 
+    from hat.experiments import stages
     from hat.experiments.stages import run_concurrently
 
+    # two at a time, never more: each pair meets at a barrier (a sequential run would break it), no timing
     running, most = [], []
-    lock = threading.Lock()
+    lock, pairs = threading.Lock(), threading.Barrier(2, timeout=60)
 
-    def call(i, fail=False):
+    def call(i):
         def run():
             with lock:
                 running.append(i)
                 most.append(len(running))
-            time.sleep(0.05)
+            pairs.wait()
             with lock:
                 running.remove(i)
-            if fail:
-                raise RuntimeError(f"call {i}")
             return i
         return run
 
-    assert run_concurrently([call(i) for i in range(5)], 2) == [0, 1, 2, 3, 4] and max(most) == 2
-    assert run_concurrently([call(i) for i in range(3)], 1) == [0, 1, 2]
+    assert run_concurrently([call(i) for i in range(4)], 2) == [0, 1, 2, 3] and max(most) == 2
+    assert run_concurrently([lambda i=i: i for i in range(3)], 1) == [0, 1, 2]
+
+    # the calls queued behind a failure are not run: call 1 ends only once the failure is known
+    flags = []
+
+    class Flag(threading.Event):
+        def __init__(self):
+            super().__init__()
+            flags.append(self)
+
+    monkeypatch.setattr(stages, "threading", SimpleNamespace(Event=Flag))
     started = []
-    calls = [call(0, fail=True), call(1)] + [lambda i=i: started.append(i) for i in range(2, 6)]
+
+    def fails():
+        raise RuntimeError("call 0")
+
+    def after_the_failure():
+        flags[0].wait(timeout=60)
+        return 1
+
+    calls = [fails, after_the_failure] + [lambda i=i: started.append(i) for i in range(2, 6)]
     with pytest.raises(RuntimeError, match="call 0"):
         run_concurrently(calls, 2)
-    assert started == []  # the calls queued behind the failure are not run
+    assert started == [] and flags[0].is_set()
 
 
 def test_a_tool_runs_in_its_own_process_on_the_threads_asked_for(tmp_path, monkeypatch):

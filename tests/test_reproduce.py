@@ -133,10 +133,11 @@ def test_reproduction_stages_run_end_to_end_and_write_the_results(reproduced):
     (tmp_path / "work" / "stages" / "inherited_sandwich_largest.json").unlink()
     remade = run([*cmd, "--experiment", "multi30k_supernet_training"], timeout=600)
     assert remade.returncode == 0, remade.stdout[-3000:] + remade.stderr[-3000:]
-    _, after = remade.stdout.split("=== supertransformer_sandwich: ", 1)
-    assert after.splitlines()[0].endswith("checkpoint_last.pt is not here (a work folder kept without its large "
-                                          "files): made again")
-    command = next(line for line in after.splitlines() if "--sandwich-random" in line)
+    lines = remade.stdout.splitlines()
+    remaking = next(i for i, line in enumerate(lines) if line.startswith("=== supertransformer_sandwich: ") and
+                    line.endswith("checkpoint_last.pt is not here (a work folder kept without its large files): "
+                                  "made again"))
+    command = next(line for line in lines[remaking:] if "--sandwich-random" in line)
     assert f"--max-update {trained['updates']} " in command and "--stop-time-hours" not in command
     assert "=== inherited_sandwich_largest\n" in remade.stdout
     assert json.loads((tmp_path / "work" / "stages" / "inherited_sandwich_largest.json").read_text())["bleu"] == next(
