@@ -8,7 +8,8 @@ import torch
 
 from conftest import build_tiny, tiny_args
 from hat.latency.collection import parse_latency_dataset_args
-from hat.latency.measure import LatencyError, MeasureSettings, prepare_model, settings_from_args
+from hat.latency.measure import (LatencyError, MeasureSettings, prepare_model, settings_from_args,
+                                subtransformer_settings)
 from hat.search_space import SearchSpace
 from hat.training import parse_train_args
 
@@ -25,7 +26,7 @@ SUBTRANSFORMER = {True: [f"--configs={WMT}/subtransformer/HAT_wmt14ende_raspberr
 def test_train_py_times_float16_on_the_gpu_when_the_config_says_fp16(device, fp16, dtype):
     args = parse_train_args([*SUBTRANSFORMER[fp16], device])
     assert bool(args.fp16) is fp16
-    assert settings_from_args(args, fp16_on_gpu=True).dtype == dtype
+    assert subtransformer_settings(args).dtype == dtype
 
 
 def test_latency_datasets_are_timed_in_float32_whatever_the_config():

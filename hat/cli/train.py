@@ -4,7 +4,8 @@ import sys
 from typing import Optional, Sequence
 
 from ..errors import ConfigError
-from ..latency.measure import describe, measure_subtransformer, settings_from_args, vocab_note, vocab_size_from_args
+from ..latency.measure import (describe, measure_subtransformer, subtransformer_settings, vocab_note,
+                              vocab_size_from_args)
 from ..profiling import profile_subtransformer
 from ..training import parse_train_args, run_training
 
@@ -20,7 +21,7 @@ def print_profile(result: dict) -> None:
 
 def latency(args) -> dict:
     """Latency of the SubTransformer of ``args``; per-sample values are printed unless ``--latsilent`` / ``--json``."""
-    settings = settings_from_args(args, fp16_on_gpu=True)
+    settings = subtransformer_settings(args)
     info = describe(settings, vocab_size_from_args(args))
     out = sys.stderr if args.json else sys.stdout
     note = vocab_note(args)

@@ -475,6 +475,7 @@ def _supernet_training(settings: Multi30kSettings, pipeline: Pipeline, data: Pat
                                          settings.supernet_updates, settings.sandwich_random, settings.inplace_distill)
 
     sandwich = pipeline.stage("supertransformer_sandwich", train_sandwich)
+
     def retrain_sandwich() -> dict:  # to the updates its time budget allowed: a time limit is not reproducible
         return experiment.train_sandwich(data, settings.space, folders["sandwich"], None, sandwich["updates"],
                                          settings.sandwich_random, settings.inplace_distill)

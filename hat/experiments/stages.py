@@ -212,8 +212,9 @@ def git_commit(folder: PathLike = ".", outside: Optional[PathLike] = None) -> st
     if not top:
         return "unknown"
     paths = [":(top)"]
-    if outside is not None and Path(outside).resolve().is_relative_to(Path(top).resolve()):
-        paths.append(f":(top,exclude){Path(outside).resolve().relative_to(Path(top).resolve()).as_posix()}")
+    root = Path(top).resolve()
+    if outside is not None and Path(outside).resolve().is_relative_to(root):
+        paths.append(f":(top,exclude){Path(outside).resolve().relative_to(root).as_posix()}")
     commit = git("log", "-1", "--format=%h", "--", *paths)
     if not commit:
         return "unknown"

@@ -17,6 +17,7 @@ Weights are random (latency does not depend on their values); the vocabulary siz
 output projection), see :func:`vocab_size_from_args`.
 """
 import contextlib
+import dataclasses
 import os
 import platform
 import time
@@ -270,7 +271,9 @@ def add_latency_args(parser) -> None:
     """The latency flags of ``train.py`` and ``latency_dataset.py`` (the original's, plus this project's)."""
     group = parser.add_argument_group("latency measurement")
     group.add_argument("--latcpu", action="store_true", help="measure latency on the CPU")
-    group.add_argument("--latgpu", action="store_true", help="measure latency on the GPU (CUDA: float32; train.py times float16 when the config says fp16, as the original)")
+    group.add_argument("--latgpu", action="store_true",
+                       help="measure latency on the GPU (CUDA: float32; train.py times float16 when the config "
+                            "says fp16, as the original)")
     group.add_argument("--latiter", type=int, default=300, help="timed samples per side (default 300)")
     group.add_argument("--latsilent", action="store_true", help="do not print every timed sample")
     group.add_argument("--beam", type=int, default=5, help="beam size simulated by the decoder (default 5)")
@@ -311,17 +314,22 @@ def probe_for(args: Namespace, settings: MeasureSettings):
         max_retries=getattr(args, "lat_probe_retries", ProbeSettings.max_retries)))
 
 
-def settings_from_args(args: Namespace, fp16_on_gpu: bool = False) -> MeasureSettings:
-    """:class:`MeasureSettings` from the flags of :func:`add_latency_args` (exactly one of --latcpu/--latgpu).
-    ``fp16_on_gpu``: time in float16 with --latgpu when the config says ``fp16`` (the original's ``train.py``
-    measures through its Trainer, which halves the model; its ``latency_dataset.py`` always times float32)."""
+def settings_from_args(args: Namespace) -> MeasureSettings:
+    """:class:`MeasureSettings` from the flags of :func:`add_latency_args` (exactly one of --latcpu/--latgpu),
+    float32 as the original's ``latency_dataset.py``."""
     if args.latcpu == args.latgpu:
         raise LatencyError("choose exactly one of --latcpu and --latgpu")
     return MeasureSettings(device="cuda" if args.latgpu else "cpu", latiter=args.latiter, beam=args.beam,
                            length=dummy_sentence_length(args.arch, args.dummy_sentence_length),
                            threads=args.lat_threads, original_mode=args.lat_original_mode,
-                           backend=getattr(args, "lat_backend", "torch"),
-                           half=fp16_on_gpu and args.latgpu and bool(getattr(args, "fp16", False)))
+                           backend=getattr(args, "lat_backend", "torch"))
+
+
+def subtransformer_settings(args: Namespace) -> MeasureSettings:
+    """``train.py --latcpu/--latgpu``'s :class:`MeasureSettings`: float16 with --latgpu when the config says
+    ``fp16`` (the original's ``train.py`` measures through its Trainer, which halves the model)."""
+    settings = settings_from_args(args)
+    return dataclasses.replace(settings, half=args.latgpu and bool(getattr(args, "fp16", False)))
 
 
 def measure_subtransformer(args: Namespace, on_sample: Optional[SampleCallback] = None,
@@ -331,7 +339,7 @@ def measure_subtransformer(args: Namespace, on_sample: Optional[SampleCallback] 
     median for an even count, so that ``latency_ms`` stays ``encoder_ms + decoder_ms``), with the spread
     of the rounds and the settings it was measured with."""
     config = check_fits(config_from_args(args), args)
-    settings = settings_from_args(args, fp16_on_gpu=True)
+    settings = subtransformer_settings(args)
     vocab_size = vocab_size_from_args(args)
     model = build_for_latency(args, vocab_size)
     probe = probe_for(args, settings)

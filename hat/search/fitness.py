@@ -27,7 +27,7 @@ def check_sizes(dataset: Any, subset: str, max_positions: Any) -> None:
         raise DataError(f"{len(ignored)} sentence(s) of the {subset} split are longer than the model's "
                         f"max positions {max_positions} (first: sentence {ignored[0]}, size "
                         f"{dataset.size(ignored[0])}); pass --skip-invalid-size-inputs-valid-test to leave them "
-                        "out of the search's validation batches, as the original's search would need")
+                        "out of the search's validation batches")
 
 
 class ValidationLoss:
