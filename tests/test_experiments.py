@@ -16,9 +16,11 @@ from hat.errors import ConfigError, StageError
 from hat.experiments import steps
 from hat.experiments.demo import demo_space_yaml
 from hat.experiments.multi30k import Multi30kSettings, baseline_spec, run as run_multi30k
+from hat.experiments.pages import header
 from hat.experiments.seeds import mean_std, over_seeds
 from hat.experiments.stages import KEPT_OUT, Pipeline, StageMissing, git_commit, languages, stored_settings
 from hat.experiments.weight_sharing import in_space, kendall_tau, search_space
+from hat.latency.measure import device_name
 
 
 def test_a_stage_runs_once_and_a_rerun_skips_it(tmp_path, capsys):
@@ -120,6 +122,27 @@ def test_provenance_sums_the_visited_stages_and_names_their_commits(tmp_path):
     provenance = pipeline.provenance()
     assert provenance["wall_s"] == round(a["stage_wall_s"] + 2.5 + 40.0, 1)
     assert provenance["commits"] == sorted({a["stage_commit"], "unknown"}) and provenance["finished"].endswith("UTC")
+    assert a["stage_machine"] == device_name("cpu") and provenance["machines"] == [a["stage_machine"]]
+    assert provenance["machines_unrecorded"] == 2  # "old" and "resumed"
+
+
+def test_a_page_names_the_machines_that_ran_its_stages_not_the_one_writing_it(tmp_path):
+    pipeline = Pipeline(tmp_path / "work")
+    pipeline.stages.mkdir(parents=True)
+    for name, machine in (("a", "CPU A"), ("b", "CPU B"), ("c", "CPU A")):  # a run continued on another machine
+        pipeline.marker(name).write_text(json.dumps({"stage_wall_s": 1.0, "stage_machine": machine}))
+    pipeline.marker("old").write_text(json.dumps({"stage_wall_s": 1.0}))
+    for name in ("c", "a", "b", "old"):
+        pipeline.stage(name, lambda: {})
+    results = tmp_path / "results"
+    results.mkdir()
+    lines = header(results, "page", "A page", {"command": "cmd", "threads": 1, "commit": "abc",
+                                               "provenance": pipeline.provenance()})
+    assert "- machine(s) that ran the stages: CPU A, CPU B (1 stage(s) stored without their machine); 1 thread(s) " \
+           "for latency" in lines
+    assert device_name("cpu") not in "\n".join(lines)
+    run = json.loads((results / "page.run.json").read_text())
+    assert run["machines"] == ["CPU A", "CPU B"] and run["machines_unrecorded"] == 1 and "machine" not in run
 
 
 def test_over_seeds_means_and_sample_stds():

@@ -15,12 +15,13 @@ from hat.search_space import active_config, read_subtransformer_yaml
 @pytest.fixture(scope="module")
 def reproduced(short_bin, tmp_path_factory):
     """The reproduction run once (HAT vs the baselines, two seeds) into one work folder, which the experiments of
-    the tests below continue: ``(root, cmd)``, the work folder ``root/work``, the results ``root/results``."""
+    the tests below continue: ``(root, cmd, its output)``, the work folder ``root/work``, the results
+    ``root/results``."""
     root = tmp_path_factory.mktemp("reproduction")
     cmd = reproduction_cmd(root, short_bin, "--jobs", "2", "--seeds", "1", "2")
     proc = run(cmd, timeout=600)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    return root, cmd
+    return root, cmd, proc.stdout
 
 
 @pytest.mark.slow
@@ -45,6 +46,11 @@ def test_reproduction_stages_run_end_to_end_and_write_the_results(reproduced):
     assert "baselines beaten by HAT" in text and "| baseline | transformer-32-3-3 |" in text
     assert "training seeds: 1, 2" in text and "(none written yet" in text
     assert (results / "multi30k_en_de.png").read_bytes()[:4] == b"\x89PNG"
+    # the final latencies measured before any training: in the sitting that measured the latency dataset
+    out = reproduced[2]
+    assert out.index("=== latency_final\n") < out.index("=== train_")
+    final = json.loads((tmp_path / "work" / "stages" / "latency_final.json").read_text())
+    assert f"- machine(s) that ran the stages: {final['stage_machine']};" in text
 
     # inherited vs from scratch: the space's corners are trained, the other models are reused (the later
     # experiments with the first seed only, to keep this test short)
@@ -179,7 +185,7 @@ def test_reproduction_stages_run_end_to_end_and_write_the_results(reproduced):
 @pytest.mark.skipif(importlib.util.find_spec("onnxruntime") is None,  # (before the fixture runs the pipeline)
                     reason='ONNX Runtime is not installed (pip install -e ".[deploy]")')
 def test_reproduction_deploys_its_trained_models_on_onnx_runtime(reproduced):
-    tmp_path, cmd = reproduced
+    tmp_path, cmd, _ = reproduced
     results = tmp_path / "results"
     cmd = [*cmd[:-3], "--seeds", "1"]  # the first seed's checkpoints, as the experiments after the main run
     rows = json.loads((results / "multi30k_en_de.json").read_text())

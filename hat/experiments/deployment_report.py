@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Sequence
 
 from ..io import PathLike, write_text_atomic
-from .pages import discussion, header, save_png
+from .pages import discussion, header, machines, save_png
 
 NAME = "multi30k_deployment"
 ROW_KEYS = ("name", "family", "backend", "latency_ms", "bleu", "size_bytes")
@@ -46,7 +46,8 @@ def draw(rows: Sequence[dict], context: dict):
             axes.scatter([r["latency_ms"] for r in points], [r["bleu"] for r in points], marker=marker, color=color,
                          label=backend, zorder=2)
         axes.set_xscale("log")
-        axes.set_xlabel(f"measured latency on {context['cpu']} ({context['threads']} thread(s)), ms (log scale)")
+        axes.set_xlabel(f"measured latency on {machines(context['provenance'])} ({context['threads']} thread(s)), ms "
+                        "(log scale)")
         axes.set_ylabel("BLEU (test_2016_flickr)")
         axes.grid(alpha=0.3)
         axes.legend(title="HAT models joined in red, baselines in gray", fontsize=8, title_fontsize=8)
@@ -122,7 +123,7 @@ def engine_search_lines(cross: Sequence[dict]) -> list[str]:
 def write_deployment_results(rows: Sequence[dict], results_dir: PathLike, context: dict) -> None:
     """``<results_dir>/multi30k_deployment.json`` (the rows), ``.png`` and ``.md``, the quantization table in
     ``multi30k_deployment_quantization.json`` and the search for the int8 engine in
-    ``multi30k_deployment_engine_search.json``; ``context``: ``cpu``, ``threads``, ``commit``, ``command``, ``provenance``,
+    ``multi30k_deployment_engine_search.json``; ``context``: ``threads``, ``commit``, ``command``, ``provenance``,
     ``quantization`` (:func:`hat.experiments.deployment.run_quantization`), ``engine_search``
     (:func:`hat.experiments.deployment.cross_rows`)."""
     results_dir = Path(results_dir)

@@ -1,12 +1,12 @@
 """The paper's central claim at small scale, HAT vs baseline Transformers (``hat-reproduce-multi30k``).
 
 On Multi30k En-De and this CPU: train the SuperTransformer, measure a latency dataset and train the
-predictor, search under three latency constraints spread over the measured range (one run), train
-each searched SubTransformer from scratch, and train baseline Transformers of uniform per-layer
-dimensions (fairseq's ``transformer``, built as a SubTransformer of a SuperTransformer of its own size,
-which computes exactly what fairseq's model computes) with the same budget. Then measure every model's
-latency with the same procedure and settings (interleaved rounds), test BLEU / SacreBLEU on the test
-set, count #params / FLOPs, and write ``<results-dir>/multi30k_en_de.{md,json,png}``
+predictor, search under three latency constraints spread over the measured range (one run), measure the
+latency of each searched SubTransformer and of baseline Transformers of uniform per-layer dimensions
+(fairseq's ``transformer``, built as a SubTransformer of a SuperTransformer of its own size, which
+computes exactly what fairseq's model computes) with the same procedure and settings (interleaved rounds),
+train each of them from scratch with the same budget, test BLEU / SacreBLEU on the test set, count
+#params / FLOPs, and write ``<results-dir>/multi30k_en_de.{md,json,png}``
 (:mod:`hat.experiments.multi30k_report`).
 
 Every stage is cached in ``<workdir>/stages/`` (:class:`hat.experiments.stages.Pipeline`). ``experiment=
@@ -187,14 +187,10 @@ def regenerate(workdir: PathLike, results_dir: PathLike) -> dict[str, str]:
 def _run(settings: Multi30kSettings, pipeline: Pipeline) -> dict:
     workdir = pipeline.workdir
     data = _data(settings, pipeline)
-    super_dir = workdir / "supertransformer"
     supernet = pipeline.stage("supertransformer", _supertransformer(settings, pipeline, data))
     lat_csv, predictor = _latency_predictor(settings, pipeline, data, "torch")
 
-    from ..latency.measure import device_name
-
-    context = {"cpu": device_name("cpu"), "threads": settings.lat_threads, "commit": git_commit(outside=workdir),
-               "command": settings.command}
+    context = {"threads": settings.lat_threads, "commit": git_commit(outside=workdir), "command": settings.command}
     if settings.experiment == "predictor_accuracy":
         return _predictor_accuracy(settings, pipeline, lat_csv, context)
     constraints = latency_constraints(lat_csv, predictor, settings.quantiles)
@@ -207,6 +203,8 @@ def _run(settings: Multi30kSettings, pipeline: Pipeline) -> dict:
     for name, dims in map(baseline_spec, settings.baselines):
         yml, common = baseline_files(name, dims, settings.common, workdir / "baselines")
         models[name] = {"family": "baseline", "yml": str(yml), "common": str(common)}
+    if settings.experiment == "multi30k_en_de":
+        return _hat_vs_baselines(settings, pipeline, data, models, supernet, context)
     _train_and_test(settings, pipeline, data, models)
     supernet_checkpoint = functools.partial(_supernet_checkpoint, settings, pipeline, data)
     if settings.experiment == "multi30k_deployment":
@@ -215,17 +213,25 @@ def _run(settings: Multi30kSettings, pipeline: Pipeline) -> dict:
         return _inherited_vs_scratch(settings, pipeline, data, models, supernet_checkpoint, context)
     if settings.experiment == "multi30k_finetune":
         return _finetune(settings, pipeline, data, models, supernet_checkpoint, context)
-    if settings.experiment == "multi30k_supernet_training":
-        return _supernet_training(settings, pipeline, data, models, predictor, constraints, supernet, context)
+    return _supernet_training(settings, pipeline, data, models, predictor, constraints, supernet, context)
+
+
+def _hat_vs_baselines(settings: Multi30kSettings, pipeline: Pipeline, data: Path, models: dict, supernet: dict,
+                      context: dict) -> dict:
+    """The searched SubTransformers and the baselines measured, trained and tested: the main page."""
+    # measured before the trainings (latency needs no trained weights): on the machine, and in the sitting, that
+    # measured the latency dataset, as a later sitting of a long run may get another CPU
     latency = pipeline.stage("latency_final", lambda: steps.interleaved_latency(
         {name: (model["yml"], model["common"]) for name, model in models.items()}, data, settings.lat_threads,
         settings.final_latiter, settings.lat_rounds))
+    _train_and_test(settings, pipeline, data, models)
     rows = [{"name": name, **model, **latency[name]} for name, model in models.items()]
     points = {family: [Point(r["name"], r["latency_ms"], r["bleu"], r["bleu_std"]) for r in rows
                        if r["family"] == family] for family in ("hat", "baseline")}
     verdicts = compare(points["hat"], points["baseline"])
-    context.update(supernet_losses=validation_curves(super_dir / "train.log"), supernet_wall_s=supernet["stage_wall_s"],
-                   provenance=pipeline.provenance())
+    context.update(supernet_losses=validation_curves(pipeline.workdir / "supertransformer" / "train.log"),
+                   supernet_wall_s=supernet["stage_wall_s"],
+                   latency_machine=latency.get("stage_machine", "a CPU not recorded"), provenance=pipeline.provenance())
     write_results(rows, verdicts, settings.results_dir, context)
     return {"rows": rows, "beaten": sum(v.beaten for v in verdicts), "baselines": len(verdicts)}
 

@@ -28,7 +28,7 @@ def draw(rows: Sequence[dict], context: dict):
             axes.errorbar(latency, bleu, yerr=std, marker=marker, color=color, capsize=3,
                           markersize=12 if marker == "*" else 7,
                           label="HAT (searched for this CPU)" if family == "hat" else "Transformer baselines")
-        axes.set_xlabel(f"measured latency on {context['cpu']} ({context['threads']} thread(s)), ms")
+        axes.set_xlabel(f"measured latency on {context['latency_machine']} ({context['threads']} thread(s)), ms")
         axes.set_ylabel("BLEU (test_2016_flickr), mean +- std over seeds")
         axes.grid(alpha=0.3)
         axes.legend()
@@ -89,7 +89,7 @@ def markdown(rows: Sequence[dict], verdicts: Sequence[Verdict], context: dict, r
 
 def write_results(rows: Sequence[dict], verdicts: Sequence[Verdict], results_dir: PathLike, context: dict) -> None:
     """``<results_dir>/multi30k_en_de.json`` (the rows), ``.png`` (BLEU vs measured latency) and ``.md`` (the
-    page); ``context``: ``cpu``, ``threads``, ``commit``, ``command``, ``provenance``, ``supernet_losses``,
+    page); ``context``: ``latency_machine`` (the CPU that measured the latencies), ``threads``, ``commit``, ``command``, ``provenance``, ``supernet_losses``,
     ``supernet_wall_s``."""
     results_dir = Path(results_dir)
     results_dir.mkdir(parents=True, exist_ok=True)

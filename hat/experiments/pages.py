@@ -18,20 +18,30 @@ def header(results_dir: PathLike, name: str, title: str, context: dict, seeds: S
     """The page's title and where its figures come from: the command, the machine, the commit(s) that ran the
     stages and the one that wrote the page, the date the last stage finished, the stages' summed compute time and
     the training seeds. The same is written to ``<results_dir>/<name>.run.json`` for the index page
-    (:mod:`hat.experiments.results_index`). ``context``: ``command``, ``cpu``, ``threads``, ``commit`` and
-    ``provenance`` (:meth:`hat.experiments.stages.Pipeline.provenance`)."""
+    (:mod:`hat.experiments.results_index`). ``context``: ``command``, ``threads``, ``commit`` and ``provenance``
+    (:meth:`hat.experiments.stages.Pipeline.provenance`: the machines are the stored ones, not the one writing
+    the page)."""
     run = context["provenance"]
-    info = {"title": title, "command": context["command"], "machine": context["cpu"],
-            "latency_threads": context["threads"], **run, "seeds": list(seeds)}
+    info = {"title": title, "command": context["command"], "latency_threads": context["threads"], **run,
+            "seeds": list(seeds)}
     write_text_atomic(Path(results_dir) / f"{name}.run.json", json.dumps(info, indent=2) + "\n")
     hours, minutes = divmod(round(run["wall_s"] / 60), 60)
     return [f"# {title}", "",
             f"- command: `{context['command']}`",
-            f"- machine: {context['cpu']}, {context['threads']} thread(s) for latency",
+            f"- machine(s) that ran the stages: {machines(run)}; {context['threads']} thread(s) for latency",
             f"- stages run at commit(s) {', '.join(run['commits'])}; page written at commit {context['commit']}",
             f"- last stage finished {run['finished']}; compute time of its stages (those shared with other pages "
             f"included) {hours} h {minutes:02d} min",
             *([f"- training seeds: {', '.join(map(str, seeds))}"] if seeds else []), ""]
+
+
+def machines(provenance: dict) -> str:
+    """The CPUs that ran a page's stages (:meth:`hat.experiments.stages.Pipeline.provenance`), as the page names
+    them: those stored without theirs are counted."""
+    unrecorded = provenance["machines_unrecorded"]
+    names = ", ".join(provenance["machines"]) or "not recorded"
+    return names + (f" ({unrecorded} stage(s) stored without their machine)" if unrecorded and provenance["machines"]
+                    else "")
 
 
 def discussion(results_dir: PathLike, name: str) -> list[str]:

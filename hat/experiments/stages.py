@@ -26,6 +26,7 @@ from typing import Callable, Optional, Sequence, TypeVar
 
 from ..errors import ConfigError, StageError
 from ..io import PathLike, write_text_atomic
+from ..latency.measure import device_name
 from ..locks import exclusive_output
 
 T = TypeVar("T")
@@ -144,7 +145,7 @@ class Pipeline:
         start = time.perf_counter()
         result = {**run(), "stage_wall_s": round(time.perf_counter() - start, 1),
                   "stage_finished": datetime.datetime.now(datetime.timezone.utc).strftime(TIME_FORMAT),
-                  "stage_commit": git_commit(outside=self.workdir)}
+                  "stage_commit": git_commit(outside=self.workdir), "stage_machine": device_name("cpu")}
         text = json.dumps(result, indent=2) + "\n"
         write_text_atomic(marker, text)
         print(f"=== {name}: done in {result['stage_wall_s']:.0f} s", flush=True)
@@ -159,8 +160,10 @@ class Pipeline:
     def provenance(self) -> dict:
         """Where the results of the stages visited so far come from: ``wall_s`` (their compute time, summed; a
         training stage's is at least its ``training_s``), ``commits`` (of the code that ran them, "unknown" for
-        stages stored without one) and ``finished`` (UTC date and time the last of them finished: as stored, the
-        file's modification time for stages stored without it, which a git checkout does not keep)."""
+        stages stored without one), ``machines`` (the CPUs that ran them, as stored: a work folder continues on
+        whatever machine a later sitting gets), ``machines_unrecorded`` (how many were stored without theirs) and
+        ``finished`` (UTC date and time the last of them finished: as stored, the file's modification time for
+        stages stored without it, which a git checkout does not keep)."""
         markers = [self.marker(name) for name in dict.fromkeys(self.visited)]
         results = [json.loads(marker.read_text()) for marker in markers]
         finished = [datetime.datetime.strptime(r["stage_finished"], TIME_FORMAT) if "stage_finished" in r else
@@ -169,6 +172,8 @@ class Pipeline:
         # a training resumed across sittings: its stage wall counts the last sitting, its training time all of them
         return {"wall_s": round(sum(max(r.get("stage_wall_s", 0.0), r.get("training_s", 0.0)) for r in results), 1),
                 "commits": sorted({r.get("stage_commit", "unknown") for r in results}),
+                "machines": sorted({r["stage_machine"] for r in results if "stage_machine" in r}),
+                "machines_unrecorded": sum("stage_machine" not in r for r in results),
                 "finished": max(finished).strftime("%Y-%m-%d %H:%M UTC")}
 
 
