@@ -89,8 +89,8 @@ def markdown(rows: Sequence[dict], verdicts: Sequence[Verdict], context: dict, r
 
 def write_results(rows: Sequence[dict], verdicts: Sequence[Verdict], results_dir: PathLike, context: dict) -> None:
     """``<results_dir>/multi30k_en_de.json`` (the rows), ``.png`` (BLEU vs measured latency) and ``.md`` (the
-    page); ``context``: ``latency_machine`` (the CPU that measured the latencies), ``threads``, ``commit``, ``command``, ``provenance``, ``supernet_losses``,
-    ``supernet_wall_s``."""
+    page); ``context``: ``latency_machine`` (the CPU that measured the latencies), ``threads``, ``commit``,
+    ``command``, ``provenance``, ``supernet_losses``, ``supernet_wall_s``."""
     results_dir = Path(results_dir)
     results_dir.mkdir(parents=True, exist_ok=True)
     write_text_atomic(results_dir / f"{NAME}.json", json.dumps(json_rows(rows), indent=2) + "\n")
