@@ -73,6 +73,13 @@ def test_reproduction_stages_run_end_to_end_and_write_the_results(reproduced):
     assert all(row["finetune_updates"] == 2 and row["scratch_updates"] == 10 and row["finetune_wall_s"] > 0
                for row in tuned)
     assert (tmp_path / "work" / "models" / tuned[0]["name"] / "finetune_seed1" / "checkpoint_last.pt").is_file()
+    # a fine-tune's training time is its own, not the SuperTransformer's it started from added to it
+    stages = tmp_path / "work" / "stages"
+    supernet_s = json.loads((stages / "supertransformer.json").read_text())["training_s"]
+    for row in tuned:
+        stage = json.loads((stages / f"finetune_{row['name']}_seed1.json").read_text())
+        assert 0 < stage["training_s"] <= stage["stage_wall_s"] and stage["training_s"] < supernet_s
+        assert row["finetune_wall_s"] == stage["training_s"]
 
     # evolution vs random search at the middle constraint: two search seeds each, then the winners trained
     compared = run([*cmd, "--experiment", "multi30k_search_vs_random", "--search-seeds", "1", "2",

@@ -185,11 +185,17 @@ def finetune_subtransformer(data: PathLike, yml: PathLike, common: PathLike, sup
                             updates: int, extra: Sequence[Any] = (), output: Optional[PathLike] = None) -> dict:
     """Fine-tune the SubTransformer ``yml`` from the weights it inherits from the SuperTransformer checkpoint
     ``supernet`` for ``updates`` updates into ``save_dir``: optimizer, learning-rate schedule, data order and
-    meters start afresh (``--reset-*``); an interrupted fine-tune resumes from its own last checkpoint."""
+    meters start afresh (``--reset-*``); an interrupted fine-tune resumes from its own last checkpoint. Its
+    ``training_s`` is the fine-tune's own."""
     resume = (Path(save_dir) / "checkpoint_last.pt").exists()
     start = [] if resume else ["--restore-file", supernet, "--reset-optimizer", "--reset-lr-scheduler",
                                "--reset-dataloader", "--reset-meters"]
-    return _train([data, f"--configs={yml}", f"--sub-configs={common}"], save_dir, updates, [*start, *extra], output)
+    result = _train([data, f"--configs={yml}", f"--sub-configs={common}"], save_dir, updates, [*start, *extra],
+                    output)
+    # fairseq carries the restored checkpoint's training time over (``--reset-meters`` leaves it): without the
+    # SuperTransformer's, the time is the fine-tune's alone
+    inherited = training_progress(supernet)["training_s"]
+    return {**result, "training_s": round(result["training_s"] - inherited, 1)}
 
 
 # --- latency ----------------------------------------------------------------------------------------------
