@@ -224,12 +224,16 @@ def test_a_stage_stores_the_commit_of_its_code_not_of_its_work_folders_progress(
     git("commit", "-q", "-m", "code")
     code = git("rev-parse", "--short", "HEAD")
     monkeypatch.chdir(tmp_path)
-    with Pipeline(tmp_path / "records" / "run") as pipeline:
+    page = tmp_path / "docs" / "results" / "page.md"
+    with Pipeline(tmp_path / "records" / "run", outputs=[page.parent]) as pipeline:
         pipeline.stage("first", lambda: {})
-        git("add", "records")
-        git("commit", "-q", "-m", "progress")  # what run-and-commit does every ten minutes
+        page.parent.mkdir(parents=True)
+        page.write_text("a results page\n")
+        git("add", "records", "docs")
+        git("commit", "-q", "-m", "progress")  # what run-and-commit does every ten minutes, and a page committed
         assert git("rev-parse", "--short", "HEAD") != code
         (pipeline.workdir / "log.txt").write_text("more progress\n")  # untracked work-folder files: not dirty
+        page.write_text("the page written again by the run\n")  # an output of the run, not code: not dirty
         pipeline.stage("second", lambda: {})
         (tmp_path / "code.py").write_text("x = 2\n")  # a tracked file outside the work folder changed
         pipeline.stage("third", lambda: {})

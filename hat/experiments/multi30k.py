@@ -150,7 +150,7 @@ def run(settings: Multi30kSettings) -> dict:
     """Run (or finish) every stage and write the results; ``{"rows", "beaten", "baselines"}``. The work
     folder is locked against a second run while this one runs."""
     check_inputs(settings)
-    with Pipeline(settings.workdir, settings.stop_after) as pipeline:
+    with Pipeline(settings.workdir, settings.stop_after, outputs=[settings.results_dir]) as pipeline:
         pipeline.store_settings(settings.experiment, stored(settings))
         result = _run(settings, pipeline)
     write_index(settings.results_dir)
@@ -174,7 +174,7 @@ def regenerate(workdir: PathLike, results_dir: PathLike) -> dict[str, str]:
         settings = Multi30kSettings(**{key: value for key, value in values.items() if key in known},
                                     results_dir=str(results_dir))
         try:
-            with Pipeline(workdir, stored_only=True) as pipeline:
+            with Pipeline(workdir, stored_only=True, outputs=[results_dir]) as pipeline:
                 _run(settings, pipeline)
             outcome[experiment] = "written"
         except StageMissing as missing:
@@ -190,7 +190,7 @@ def _run(settings: Multi30kSettings, pipeline: Pipeline) -> dict:
     supernet = pipeline.stage("supertransformer", _supertransformer(settings, pipeline, data))
     lat_csv, predictor = _latency_predictor(settings, pipeline, data, "torch")
 
-    context = {"threads": settings.lat_threads, "commit": git_commit(outside=workdir), "command": settings.command}
+    context = {"threads": settings.lat_threads, "commit": git_commit(outside=pipeline.outputs), "command": settings.command}
     if settings.experiment == "predictor_accuracy":
         return _predictor_accuracy(settings, pipeline, lat_csv, context)
     constraints = latency_constraints(lat_csv, predictor, settings.quantiles)

@@ -72,8 +72,11 @@ class Pipeline:
     run stops (:class:`PipelineStopped`), to split a long experiment across sittings. With ``stored_only`` no
     stage runs: a stage without a stored result raises :class:`StageMissing` (regenerating results pages)."""
 
-    def __init__(self, workdir: PathLike, stop_after: Optional[str] = None, stored_only: bool = False):
+    def __init__(self, workdir: PathLike, stop_after: Optional[str] = None, stored_only: bool = False,
+                 outputs: Sequence[PathLike] = ()):
         self.workdir = Path(workdir)
+        self.outputs = [self.workdir, *map(Path, outputs)]
+        """What the run writes (the work folder, the results pages): changes there are not the code's."""
         self.stages = self.workdir / "stages"
         self.stop_after = stop_after
         self.stored_only = stored_only
@@ -145,7 +148,7 @@ class Pipeline:
         start = time.perf_counter()
         result = {**run(), "stage_wall_s": round(time.perf_counter() - start, 1),
                   "stage_finished": datetime.datetime.now(datetime.timezone.utc).strftime(TIME_FORMAT),
-                  "stage_commit": git_commit(outside=self.workdir), "stage_machine": device_name("cpu")}
+                  "stage_commit": git_commit(outside=self.outputs), "stage_machine": device_name("cpu")}
         text = json.dumps(result, indent=2) + "\n"
         write_text_atomic(marker, text)
         print(f"=== {name}: done in {result['stage_wall_s']:.0f} s", flush=True)
@@ -201,11 +204,11 @@ def run_concurrently(calls: Sequence[Callable[[], T]], jobs: int) -> list[T]:
         return [future.result() for future in futures]
 
 
-def git_commit(folder: PathLike = ".", outside: Optional[PathLike] = None) -> str:
+def git_commit(folder: PathLike = ".", outside: Sequence[PathLike] = ()) -> str:
     """The short commit of the code in the git checkout ``folder`` is in (the current directory by default): the
-    last commit that changed anything outside the folder ``outside`` (a work folder committed as its run goes on,
-    whose progress commits change no code), ``+dirty`` when tracked files outside it have uncommitted changes;
-    ``unknown`` outside a checkout or without git."""
+    last commit that changed anything outside the folders ``outside`` (what a run writes: its work folder,
+    committed as the run goes on, and the results pages), ``+dirty`` when tracked files outside them have
+    uncommitted changes; ``unknown`` outside a checkout or without git."""
     def git(*args: str) -> Optional[str]:
         try:
             proc = subprocess.run(["git", *args], cwd=folder, capture_output=True, text=True)
@@ -218,8 +221,8 @@ def git_commit(folder: PathLike = ".", outside: Optional[PathLike] = None) -> st
         return "unknown"
     paths = [":(top)"]
     root = Path(top).resolve()
-    if outside is not None and Path(outside).resolve().is_relative_to(root):
-        paths.append(f":(top,exclude){Path(outside).resolve().relative_to(root).as_posix()}")
+    paths += [f":(top,exclude){Path(path).resolve().relative_to(root).as_posix()}" for path in outside
+              if Path(path).resolve().is_relative_to(root)]
     commit = git("log", "-1", "--format=%h", "--", *paths)
     if not commit:
         return "unknown"
