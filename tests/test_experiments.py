@@ -339,6 +339,36 @@ def test_hat_results_names_unfinished_experiments_and_refuses_other_folders(tmp_
             results.main(["--workdir", str(folder)])
 
 
+def test_hat_results_writes_the_readme_block_of_recorded_pages_and_only_that(tmp_path, capsys):
+    from hat.cli import results
+    from hat.experiments.results_index import RECORDED_BEGIN, RECORDED_END
+
+    pages = tmp_path / "docs" / "results"
+    pages.mkdir(parents=True)
+    (pages / "predictor_accuracy.json").write_text(json.dumps(
+        [{"dataset": "cpu", "model": "ridge", "rmse": 4.62, "mape": 5.54},
+         {"dataset": "cpu", "model": "hat-mlp", "rmse": 4.77, "mape": 6.4}]))
+    (pages / "predictor_accuracy.run.json").write_text(json.dumps(
+        {"wall_s": 3 * 3600 + 7 * 60, "finished": "2026-12-07 22:28 UTC", "seeds": []}))
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# intro\n{RECORDED_BEGIN}\n- an old line\n{RECORDED_END}\n\n## after\n")
+    with Pipeline(tmp_path / "work") as pipeline:  # one stored experiment, unfinished: its page is not rewritten
+        pipeline.store_settings("multi30k_en_de", {"workdir": str(tmp_path / "work"), "data": str(tmp_path)})
+    code = results.main(["--workdir", str(tmp_path / "work"), "--results-dir", str(pages), "--readme", str(readme)])
+    assert code == 1 and "README.md: recorded results written" in capsys.readouterr().out
+    lines = readme.read_text().splitlines()
+    block = lines[lines.index(RECORDED_BEGIN) + 1:lines.index(RECORDED_END)]
+    assert lines[0] == "# intro" and lines[-2:] == ["", "## after"] and "- an old line" not in lines
+    assert block[0] == ("- [predictor_accuracy](docs/results/predictor_accuracy.md) (predicted vs measured latency "
+                        "figure): best test RMSE (MAPE) per dataset: cpu: ridge 4.6 ms (5.5 %). Reproduces: **yes**; "
+                        "3 h 07 min (2026-12-07).")
+    assert block[1].startswith("- not recorded yet: `multi30k_en_de`, ") and len(block) == 2
+    readme.write_text("# no block\n")
+    with pytest.raises(ConfigError, match="no recorded-results block"):
+        results.main(["--workdir", str(tmp_path / "work"), "--results-dir", str(pages), "--readme", str(readme)])
+    assert readme.read_text() == "# no block\n"
+
+
 def test_best_so_far_rows_and_their_mean_curves(tmp_path):
     from hat.experiments.search_comparison import best_so_far, mean_curves
 

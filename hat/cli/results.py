@@ -13,6 +13,7 @@ from typing import Optional, Sequence
 
 from ..errors import ConfigError
 from ..experiments.multi30k import regenerate
+from ..experiments.results_index import RECORDED_BEGIN, RECORDED_END, write_recorded_block
 
 
 def get_parser() -> argparse.ArgumentParser:
@@ -22,6 +23,8 @@ def get_parser() -> argparse.ArgumentParser:
     parser.add_argument("--workdir", nargs="+", required=True,
                         help="work folders of hat-reproduce-multi30k runs (their --workdir)")
     parser.add_argument("--results-dir", default="docs/results", help="where the pages are written")
+    parser.add_argument("--readme", help="also rewrite this README's recorded-results block (between the markers "
+                                         "of hat.experiments.results_index) from the pages")
     return parser
 
 
@@ -38,6 +41,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         for experiment, result in outcome.items():
             print(f"| {experiment} ({workdir}): {result}")
             unfinished += result != "written"
+    if args.readme:
+        if not write_recorded_block(args.readme, args.results_dir):
+            raise ConfigError(f"{args.readme} has no recorded-results block (the lines {RECORDED_BEGIN!r} and "
+                              f"{RECORDED_END!r})")
+        print(f"| {args.readme}: recorded results written")
     return 1 if unfinished else 0
 
 

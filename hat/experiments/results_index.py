@@ -4,6 +4,7 @@ such."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Callable, Optional
 
@@ -113,6 +114,19 @@ EXPERIMENTS: list[tuple[str, str, str, Optional[Callable[[list], tuple[str, str]
 the experiment is not built yet)."""
 
 
+def _summary(results_dir: Path, name: str, summarize: Optional[Callable]) -> Optional[tuple[str, str, dict]]:
+    """A written page's (what we found, whether it reproduces, its provenance), or None when there is none."""
+    page, run = results_dir / f"{name}.json", results_dir / f"{name}.run.json"
+    if summarize is None or not page.is_file() or not run.is_file():
+        return None
+    return (*summarize(json.loads(page.read_text())), json.loads(run.read_text()))
+
+
+def _compute(info: dict) -> str:
+    hours, minutes = divmod(round(info["wall_s"] / 60), 60)
+    return f"{hours} h {minutes:02d} min ({info['finished'][:10]})"
+
+
 def index_markdown(results_dir: PathLike) -> str:
     """The index page of ``results_dir``."""
     results_dir = Path(results_dir)
@@ -124,18 +138,16 @@ def index_markdown(results_dir: PathLike) -> str:
              "| paper | the paper found | page | what we found here | reproduces? | compute | seeds |",
              "|---|---|---|---|---|---|---|"]
     for name, where, paper, summarize in EXPERIMENTS:
-        page, run = results_dir / f"{name}.json", results_dir / f"{name}.run.json"
-        if summarize is None or not page.is_file() or not run.is_file():
-            status = ("not built yet" if summarize is None else "not run yet" if not page.is_file() else
+        summary = _summary(results_dir, name, summarize)
+        if summary is None:
+            status = ("not built yet" if summarize is None else "not run yet"
+                      if not (results_dir / f"{name}.json").is_file() else
                       f"[a page]({name}.md) from an earlier version, without the stored provenance: to be rerun")
             lines.append(f"| {where} | {paper} | `{name}` | {status} | - | - | - |")
             continue
-        found, verdict = summarize(json.loads(page.read_text()))
-        info = json.loads(run.read_text())
-        hours, minutes = divmod(round(info["wall_s"] / 60), 60)
+        found, verdict, info = summary
         seeds = ", ".join(map(str, info["seeds"])) or "-"
-        lines.append(f"| {where} | {paper} | [{name}]({name}.md) | {found} | {verdict} | {hours} h {minutes:02d} min "
-                     f"({info['finished'][:10]}) | {seeds} |")
+        lines.append(f"| {where} | {paper} | [{name}]({name}.md) | {found} | {verdict} | {_compute(info)} | {seeds} |")
     return "\n".join(lines) + "\n"
 
 
@@ -143,3 +155,37 @@ def write_index(results_dir: PathLike) -> None:
     """``<results_dir>/README.md`` (:func:`index_markdown`)."""
     Path(results_dir).mkdir(parents=True, exist_ok=True)
     write_text_atomic(Path(results_dir) / "README.md", index_markdown(results_dir))
+
+
+RECORDED_BEGIN = "<!-- recorded results: written by hat-results from docs/results; edits here are overwritten -->"
+RECORDED_END = "<!-- end of recorded results -->"
+"""The markers of the block of a README (the project's) that :func:`write_recorded_block` writes."""
+
+
+def recorded_lines(results_dir: PathLike, link_prefix: str) -> list[str]:
+    """One line per written page (what we found, whether it reproduces, its compute time and date), then the pages
+    not written yet; links are ``<link_prefix><name>.md``."""
+    results_dir, lines, missing = Path(results_dir), [], []
+    for name, where, _, summarize in EXPERIMENTS:
+        summary = _summary(results_dir, name, summarize)
+        if summary is None:
+            missing.append(f"`{name}`")
+            continue
+        found, verdict, info = summary
+        lines.append(f"- [{name}]({link_prefix}{name}.md) ({where}): {found}. Reproduces: **{verdict}**; "
+                     f"{_compute(info)}.")
+    return lines + ([f"- not recorded yet: {', '.join(missing)}."] if missing else [])
+
+
+def write_recorded_block(readme: PathLike, results_dir: PathLike) -> bool:
+    """Rewrite the block between :data:`RECORDED_BEGIN` and :data:`RECORDED_END` of ``readme`` with
+    :func:`recorded_lines` (links relative to the README); False, and nothing written, when it has no such block."""
+    readme = Path(readme)
+    text = readme.read_text() if readme.is_file() else ""
+    begin, end = text.find(RECORDED_BEGIN), text.find(RECORDED_END)
+    if begin < 0 or end < begin:
+        return False
+    prefix = Path(os.path.relpath(Path(results_dir).resolve(), readme.resolve().parent)).as_posix() + "/"
+    block = "\n".join([RECORDED_BEGIN, *recorded_lines(results_dir, prefix), ""])
+    write_text_atomic(readme, text[:begin] + block + text[end:])
+    return True
