@@ -190,7 +190,8 @@ def _run(settings: Multi30kSettings, pipeline: Pipeline) -> dict:
     supernet = pipeline.stage("supertransformer", _supertransformer(settings, pipeline, data))
     lat_csv, predictor = _latency_predictor(settings, pipeline, data, "torch")
 
-    context = {"threads": settings.lat_threads, "commit": git_commit(outside=pipeline.outputs), "command": settings.command}
+    context = {"threads": settings.lat_threads, "commit": git_commit(outside=pipeline.outputs),
+               "command": settings.command}
     if settings.experiment == "predictor_accuracy":
         return _predictor_accuracy(settings, pipeline, lat_csv, context)
     constraints = latency_constraints(lat_csv, predictor, settings.quantiles)
