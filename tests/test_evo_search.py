@@ -378,12 +378,18 @@ def test_evo_search_resumes_with_the_same_weights_saved_again(interrupted_search
     os.replace(copy, ckpt)
     os.utime(ckpt, ns=(before.st_atime_ns, before.st_mtime_ns + 3600 * 10 ** 9))
     assert ckpt.stat().st_ino != before.st_ino and ckpt.stat().st_mtime_ns != before.st_mtime_ns
+    # the interrupted run's compute time is kept; as if it had taken 1000 s, to tell it from this run's
+    state = json.loads((search / "state.json").read_text())
+    assert 0 < state["search"]["elapsed_s"] < 1000
+    state["search"]["elapsed_s"] = 1000.0
+    (search / "state.json").write_text(json.dumps(state))
     proc = run_in_process(capsys, evo_search.main, argv)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert resumed_line(search, evaluated) in proc.stderr
     assert generations_run(proc.stderr) == [3, 4]  # only the generations not saved before
     assert (search / "history.jsonl").read_bytes().startswith(history)
-    assert (search / "summary.json").exists()
+    summary = json.loads((search / "summary.json").read_text())
+    assert 0 < summary["wall_s"] < 1000 and summary["search_s"] == pytest.approx(1000.0 + summary["wall_s"])
 
 
 def test_evo_search_errors_are_one_clear_line(trained_supernet, tmp_path, capsys):

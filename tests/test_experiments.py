@@ -118,12 +118,15 @@ def test_provenance_sums_the_visited_stages_and_names_their_commits(tmp_path):
     # a training resumed across sittings: 40 s of training in all, the last sitting 3 s
     pipeline.marker("resumed").write_text(json.dumps({"stage_wall_s": 3.0, "training_s": 40.0}))
     pipeline.stage("resumed", lambda: {})
+    # and a search: 70 s in all
+    pipeline.marker("search").write_text(json.dumps({"stage_wall_s": 5.0, "wall_s": 5.0, "search_s": 70.0}))
+    pipeline.stage("search", lambda: {})
     a = json.loads(pipeline.marker("a").read_text())
     provenance = pipeline.provenance()
-    assert provenance["wall_s"] == round(a["stage_wall_s"] + 2.5 + 40.0, 1)
+    assert provenance["wall_s"] == round(a["stage_wall_s"] + 2.5 + 40.0 + 70.0, 1)
     assert provenance["commits"] == sorted({a["stage_commit"], "unknown"}) and provenance["finished"].endswith("UTC")
     assert a["stage_machine"] == device_name("cpu") and provenance["machines"] == [a["stage_machine"]]
-    assert provenance["machines_unrecorded"] == 2  # "old" and "resumed"
+    assert provenance["machines_unrecorded"] == 3  # "old", "resumed" and "search"
 
 
 def test_a_page_names_the_machines_that_ran_its_stages_not_the_one_writing_it(tmp_path):
@@ -384,6 +387,69 @@ def test_best_so_far_rows_and_their_mean_curves(tmp_path):
     # both seeds from evaluation 2 to 4: seed 1 is 5, 4, 4; seed 2 is 7, 7, 2
     assert grid.tolist() == [2, 3, 4] and mean.tolist() == [6.0, 5.5, 3.0]
     assert std == pytest.approx([2 ** 0.5, 4.5 ** 0.5, 2 ** 0.5])  # sample std of two values: |a - b| / sqrt(2)
+
+
+def _curve_rows(method, seed, points):
+    return [{"method": method, "seed": seed, "evaluations": n, "best_loss": loss} for n, loss in points]
+
+
+def test_search_verdict_compares_the_methods_at_the_evaluations_all_reached():
+    from hat.experiments.search_comparison import verdict
+
+    # random's second seed stopped at 8 evaluations: evolution's later drop to 1.0 must not count
+    rows = (_curve_rows("evolution", 1, [(1, 5.0), (5, 3.0), (10, 1.0)]) + _curve_rows("evolution", 2, [(1, 5.0), (6, 3.2), (9, 3.2)])
+            + _curve_rows("random", 1, [(1, 5.0), (4, 4.0), (10, 3.9)]) + _curve_rows("random", 2, [(1, 5.0), (8, 4.2)]))
+    result = verdict(rows)
+    assert result["evaluations"] == 8
+    assert result["evolution"]["mean"] == pytest.approx(3.1) and result["random"]["mean"] == pytest.approx(4.1)
+    assert result["evolution"]["std"] == pytest.approx(0.2 / 2 ** 0.5)  # sample std of two: |a - b| / sqrt(2)
+    assert result["gain"] == pytest.approx(1.0) and result["spread"] == pytest.approx(0.2)  # hypot of 0.1414 twice
+    assert result["verdict"] == "yes"
+    # lower, but by less than the seeds' spread; then not lower at all
+    close = _curve_rows("evolution", 1, [(1, 3.0)]) + _curve_rows("evolution", 2, [(1, 4.0)])
+    other = _curve_rows("random", 1, [(1, 3.2)]) + _curve_rows("random", 2, [(1, 4.0)])
+    assert verdict(close + other)["verdict"] == "partly"
+    assert verdict(_curve_rows("evolution", 1, [(1, 4.0)]) + _curve_rows("random", 1, [(1, 4.0)]))["verdict"] == "no"
+
+
+def test_search_comparison_page_and_index_row_come_from_one_json(tmp_path):
+    from hat.experiments import results_index
+    from hat.experiments.search_comparison import NAME, write_results
+
+    rows = (_curve_rows("evolution", 1, [(1, 5.0), (5, 3.0)]) + _curve_rows("evolution", 2, [(1, 5.0), (5, 3.2)])
+            + _curve_rows("random", 1, [(1, 5.0), (5, 4.0)]) + _curve_rows("random", 2, [(1, 5.0), (5, 4.2)]))
+    winners = {method: {"family": method, "seed": 2, "loss": loss, "predicted_latency_ms": 60.0, "params": 10 ** 6,
+                        "bleu": bleu, "bleu_std": 0.3, "seeds": [1, 2], "per_seed": {}, "checkpoint": "x.pt"}
+               for method, loss, bleu in (("evolution", 3.0, 31.0), ("random", 4.0, 30.0))}
+    context = {"command": "cmd", "threads": 1, "commit": "abc",
+               "provenance": {"wall_s": 60.0, "commits": ["abc"], "machines": ["cpu"], "machines_unrecorded": 0,
+                              "finished": "2026-12-07 10:00 UTC"}}
+    write_results(rows, winners, 60.0, tmp_path, context)
+    page = json.loads((tmp_path / f"{NAME}.json").read_text())
+    assert page["curves"] == rows and page["constraint_ms"] == 60.0
+    assert page["winners"]["random"]["bleu"] == 30.0 and "checkpoint" not in page["winners"]["random"]
+    text = (tmp_path / f"{NAME}.md").read_text()
+    assert "- training seeds: 1, 2" in text and "| 31.00 +- 0.30 (seed 2, 60.0 ms) |" in text
+    assert "random - evolution +1.0000 bits, spread 0.2000 -> **yes**" in text
+    assert "evolution's - random's +1.00 BLEU (seeds' spread 0.42)" in text
+    found, verdict = results_index._search_vs_random(page)
+    assert verdict == "yes" and "after 5 evaluations" in found and "random 30.00 BLEU" in found
+
+
+def test_design_space_verdicts_use_the_main_rule_with_the_full_space_as_hat():
+    from hat.experiments import results_index
+    from hat.experiments.design_space import verdicts
+
+    rows = [{"variant": "full-space", "latency_ms": 60.0, "bleu": 30.0, "bleu_std": 0.2},
+            {"variant": "no-arbitrary-attn", "latency_ms": 61.0, "bleu": 29.0, "bleu_std": 0.2},  # slower, 1 BLEU less
+            {"variant": "uniform-layers", "latency_ms": 59.0, "bleu": 29.0, "bleu_std": 0.2}]  # faster: not comparable
+    attn, uniform = verdicts(rows)
+    assert attn.baseline == "no-arbitrary-attn" and attn.beaten and attn.beyond_spread
+    assert attn.bleu_gain == pytest.approx(1.0) and attn.gain_spread == pytest.approx(0.2 * 2 ** 0.5)
+    assert not uniform.beaten and uniform.best_not_slower is None and uniform.speedup == pytest.approx(59 / 60)
+    found, verdict = results_index._design_space(rows)
+    assert verdict == "partly" and "1 of 2 smaller spaces beaten, 1 beyond the seeds' spread" in found
+    assert "full space vs uniform-layers: +1.00 BLEU at 1.02x its latency" in found
 
 
 def test_supernet_training_summary_ranks_the_shared_models_and_checks_the_goal():

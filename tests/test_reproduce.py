@@ -85,7 +85,10 @@ def test_reproduction_stages_run_end_to_end_and_write_the_results(reproduced):
     compared = run([*cmd, "--experiment", "multi30k_search_vs_random", "--search-seeds", "1", "2",
                     "--comparison-generations", "2"], timeout=600)
     assert compared.returncode == 0, compared.stdout[-3000:] + compared.stderr[-3000:]
-    curves = json.loads((results / "multi30k_search_vs_random.json").read_text())
+    compared_page = json.loads((results / "multi30k_search_vs_random.json").read_text())
+    curves = compared_page["curves"]
+    assert set(compared_page["winners"]) == {"evolution", "random"}
+    assert all(w["seeds"] == [1] and 0 <= w["bleu"] <= 100 for w in compared_page["winners"].values())
     assert {(r["method"], r["seed"]) for r in curves} == {(m, s) for m in ("evolution", "random") for s in (1, 2)}
     for method, seed in {(r["method"], r["seed"]) for r in curves}:
         run_rows = [r for r in curves if (r["method"], r["seed"]) == (method, seed)]

@@ -362,7 +362,7 @@ def model_dir(pipeline: Pipeline, name: str, seed: int) -> Path:
 def _search_vs_random(settings: Multi30kSettings, pipeline: Pipeline, data: Path, predictor: Path, constraint: float,
                       context: dict) -> dict:
     """Evolution and random search at ``constraint``, once per search seed (by prediction alone: the searches are
-    compared, not the device), then each method's best winner trained (first seed) and tested."""
+    compared, not the device), then each method's best winner trained (every training seed) and tested."""
     from . import search_comparison as experiment
 
     runs = [(method, seed) for method in experiment.METHODS for seed in settings.search_seeds]
@@ -383,7 +383,7 @@ def _search_vs_random(settings: Multi30kSettings, pipeline: Pipeline, data: Path
         winners[f"{method}-winner"] = {"family": method, "yml": result["config_path"], "common": settings.common,
                                        "seed": seed, "loss": result["loss"],
                                        "predicted_latency_ms": result["predicted_latency_ms"]}
-    _train_and_test(dataclasses.replace(settings, seeds=list(settings.seeds)[:1]), pipeline, data, winners)
+    _train_and_test(settings, pipeline, data, winners)
     experiment.write_results(rows, {m["family"]: m for m in winners.values()}, constraint, settings.results_dir,
                              {**context, "provenance": pipeline.provenance()})
     return {"rows": rows, "winners": winners}
@@ -402,7 +402,7 @@ def _compared_search(settings: Multi30kSettings, pipeline: Pipeline, data: Path,
 def _design_space(settings: Multi30kSettings, pipeline: Pipeline, data: Path, predictor: Path, constraint: float,
                   context: dict) -> dict:
     """The search (seed 1) in the full space, without arbitrary attention and with uniform layers; each winner
-    trained (first seed), tested and measured in the same interleaved rounds."""
+    trained (every training seed), tested and measured in the same interleaved rounds."""
     from . import design_space as experiment
 
     restricted = experiment.without_arbitrary_attention(settings.space, pipeline.workdir / "design_space" /
@@ -415,7 +415,7 @@ def _design_space(settings: Multi30kSettings, pipeline: Pipeline, data: Path, pr
         "family": variant, "yml": summary["results"][0]["config_path"], "common": settings.common,
         "search_loss": summary["results"][0]["loss"],
         "predicted_latency_ms": summary["results"][0]["predicted_latency_ms"]}) for variant, summary in searches.items())
-    _train_and_test(dataclasses.replace(settings, seeds=list(settings.seeds)[:1]), pipeline, data, models)
+    _train_and_test(settings, pipeline, data, models)
     latency = pipeline.stage("latency_design_space", lambda: steps.interleaved_latency(
         {name: (model["yml"], model["common"]) for name, model in models.items()}, data, settings.lat_threads,
         settings.final_latiter, settings.lat_rounds))

@@ -35,13 +35,14 @@ def draw(rows: Sequence[dict], context: dict):
     return on
 
 
-def verdict_line(v: Verdict) -> str:
-    """One baseline's verdict, with both criteria and their seeds' spread."""
-    by_bleu = ("best HAT model not slower: none" if v.best_not_slower is None else
-               f"best HAT model not slower: {v.best_not_slower}, {v.bleu_gain:+.2f} BLEU (seeds' spread "
+def verdict_line(v: Verdict, models: str = "HAT model") -> str:
+    """One baseline's verdict, with both criteria and their seeds' spread (``models``: what the compared models
+    are called)."""
+    by_bleu = (f"best {models} not slower: none" if v.best_not_slower is None else
+               f"best {models} not slower: {v.best_not_slower}, {v.bleu_gain:+.2f} BLEU (seeds' spread "
                f"{v.gain_spread:.2f})")
-    by_speed = ("fastest HAT model as good: none" if v.fastest_as_good is None else
-                f"fastest HAT model as good: {v.fastest_as_good}, {v.speedup:.2f}x faster, BLEU {v.bleu_excess:+.2f} "
+    by_speed = (f"fastest {models} as good: none" if v.fastest_as_good is None else
+                f"fastest {models} as good: {v.fastest_as_good}, {v.speedup:.2f}x faster, BLEU {v.bleu_excess:+.2f} "
                 f"(spread {v.excess_spread:.2f})")
     beyond = {None: "", True: ", beyond the seeds' spread", False: ", **within the seeds' spread**"}[v.beyond_spread]
     return f"- {v.baseline}: {by_bleu}; {by_speed} -> **{'beaten' if v.beaten else 'not beaten'}**{beyond}"

@@ -45,22 +45,27 @@ def _finetune(rows: list[dict]) -> tuple[str, str]:
     return found, "yes" if all(matched) else "partly" if any(matched) else "no"
 
 
-def _search_vs_random(rows: list[dict]) -> tuple[str, str]:
-    from .search_comparison import mean_curves
+def _search_vs_random(page: dict) -> tuple[str, str]:
+    from .search_comparison import verdict
 
-    curves = mean_curves(rows)
-    finals = {method: float(mean[-1]) for method, (_, mean, _) in curves.items()}
-    found = ", ".join(f"{method} {loss:.4f}" for method, loss in finals.items())
-    verdict = "yes" if finals.get("evolution", float("inf")) < finals.get("random", float("-inf")) else "no"
-    return f"mean best validation loss (bits): {found}", verdict
+    result = verdict(page["curves"])
+    found = ", ".join(f"{method} {result[method]['mean']:.4f} +- {result[method]['std']:.4f}"
+                      for method in ("evolution", "random"))
+    return (f"mean best validation loss after {result['evaluations']} evaluations (bits): {found}; winners trained: "
+            + ", ".join(f"{method} {w['bleu']:.2f} BLEU" for method, w in page["winners"].items())), result["verdict"]
 
 
 def _design_space(rows: list[dict]) -> tuple[str, str]:
-    by = {r["variant"]: r for r in rows}
-    gains = {variant: by["full-space"]["bleu"] - r["bleu"] for variant, r in by.items() if variant != "full-space"}
-    found = "; ".join(f"full space vs {variant}: {gain:+.2f} BLEU" for variant, gain in gains.items())
-    helped = sum(gain > 0 for gain in gains.values())
-    return found + " (one seed)", "yes" if helped == len(gains) else "partly" if helped else "no"
+    from .design_space import verdicts
+
+    full = next(r for r in rows if r["variant"] == "full-space")
+    found = "; ".join(f"full space vs {r['variant']}: {full['bleu'] - r['bleu']:+.2f} BLEU at "
+                      f"{full['latency_ms'] / r['latency_ms']:.2f}x its latency" for r in rows if r is not full)
+    results = verdicts(rows)
+    beaten = sum(v.beaten for v in results)
+    beyond = sum(bool(v.beyond_spread) for v in results)
+    verdict = "yes" if beaten == len(results) else "partly" if beaten else "no"
+    return f"{found} ({beaten} of {len(results)} smaller spaces beaten, {beyond} beyond the seeds' spread)", verdict
 
 
 def _predictor(rows: list[dict]) -> tuple[str, str]:

@@ -162,7 +162,7 @@ class Pipeline:
 
     def provenance(self) -> dict:
         """Where the results of the stages visited so far come from: ``wall_s`` (their compute time, summed; a
-        training stage's is at least its ``training_s``), ``commits`` (of the code that ran them, "unknown" for
+        training stage's is at least its ``training_s``, a search's its ``search_s``), ``commits`` (of the code that ran them, "unknown" for
         stages stored without one), ``machines`` (the CPUs that ran them, as stored: a work folder continues on
         whatever machine a later sitting gets), ``machines_unrecorded`` (how many were stored without theirs) and
         ``finished`` (UTC date and time the last of them finished: as stored, the file's modification time for
@@ -172,8 +172,9 @@ class Pipeline:
         finished = [datetime.datetime.strptime(r["stage_finished"], TIME_FORMAT) if "stage_finished" in r else
                     datetime.datetime.fromtimestamp(m.stat().st_mtime, datetime.timezone.utc).replace(tzinfo=None)
                     for m, r in zip(markers, results)]
-        # a training resumed across sittings: its stage wall counts the last sitting, its training time all of them
-        return {"wall_s": round(sum(max(r.get("stage_wall_s", 0.0), r.get("training_s", 0.0)) for r in results), 1),
+        # a training or search resumed across sittings: its stage wall counts the last sitting, its own time all of them
+        return {"wall_s": round(sum(max(r.get("stage_wall_s", 0.0), r.get("training_s", 0.0), r.get("search_s", 0.0))
+                                    for r in results), 1),
                 "commits": sorted({r.get("stage_commit", "unknown") for r in results}),
                 "machines": sorted({r["stage_machine"] for r in results if "stage_machine" in r}),
                 "machines_unrecorded": sum("stage_machine" not in r for r in results),

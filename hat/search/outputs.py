@@ -3,13 +3,15 @@
 The search folder (default: ``<save-dir>/evo_search/<write-config-path stem>/``, where the save dir is
 the original's ``checkpoints/<--configs path>``) holds
 
-* ``state.json``: the settings and the whole search state after the last finished generation; a rerun of
-  the same command resumes from it (with other settings it refuses, naming what changed);
+* ``state.json``: the settings and the whole search state after the last finished generation, with the search's
+  compute time so far (``elapsed_s``); a rerun of the same command resumes from it (with other settings it
+  refuses, naming what changed);
 * ``history.jsonl``: one JSON object per loss evaluation (gene, config, loss, predicted latency,
   #params / FLOPs when limited, generation, constraint), then one per candidate verified on the device
   (``"verified": true``, predicted and measured latency);
 * ``search.png``: validation loss vs predicted latency of every evaluated candidate;
-* ``summary.json``: the chosen SubTransformer of every constraint and the evaluation counts.
+* ``summary.json``: the chosen SubTransformer of every constraint, the evaluation counts and the compute time
+  (``wall_s`` this run's, ``search_s`` the whole search's, the runs it resumed included).
 
 Every file is written atomically, so a killed search leaves the last consistent version.
 """

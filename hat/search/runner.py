@@ -290,6 +290,7 @@ def _run_search(args: Namespace, prepared: SearchSetup, search_dir: Path, log) -
     settings, all_constraints, space, costs = prepared.settings, prepared.constraints, prepared.space, prepared.costs
     recorded = search_settings(args, space, settings)
     saved = read_state(search_dir, recorded)
+    earlier_s = saved.get("elapsed_s", 0.0) if saved is not None else 0.0  # the sittings this one resumes
 
     started = time.perf_counter()
     fitness = build_fitness(args, prepared.model)
@@ -308,7 +309,8 @@ def _run_search(args: Namespace, prepared: SearchSetup, search_dir: Path, log) -
                    desc=f"search {constraints.name}", file=sys.stderr, disable=None)
 
         def on_generation(generation: int, best: SearchResult) -> None:
-            write_state(search_dir, recorded, search.state(), search.history, space)
+            write_state(search_dir, recorded, {**search.state(), "elapsed_s": earlier_s + time.perf_counter() - started},
+                        search.history, space)
             bar.update(1)
             bar.write(f"| {constraints.name} | generation {generation + 1}/{settings.evo_iter} | best loss "
                       f"{best.loss:.4f} | predicted {best.latency_ms:.2f} ms | evaluations {search.evaluations}",
@@ -337,6 +339,7 @@ def _run_search(args: Namespace, prepared: SearchSetup, search_dir: Path, log) -
     plot_search(search.history, [r for r, _ in results], search_dir / PLOT,
                 title=f"HAT evolutionary search ({Path(args.restore_file).name})",
                 verified=[v for v in verifications if v is not None])
+    this_sitting_s = time.perf_counter() - started
     summary = {
         "results": [{"latency_constraint_ms": r.constraints.latency_ms, "max_params": r.constraints.max_params,
                      "max_flops": r.constraints.max_flops, "config_path": str(path), "loss": r.loss,
@@ -347,7 +350,7 @@ def _run_search(args: Namespace, prepared: SearchSetup, search_dir: Path, log) -
                     for (r, path), gain, v in zip(results, source_gains, verifications)],
         "evaluations": search.evaluations,
         "evaluations_original_schedule": settings.original_evaluations * len(all_constraints),
-        "wall_s": time.perf_counter() - started,
+        "wall_s": this_sitting_s, "search_s": earlier_s + this_sitting_s,
         "search_dir": str(search_dir), "plot": str(search_dir / PLOT), "seed": args.seed, "cache": not args.no_cache,
         "method": args.search_method, "uniform_layers": args.uniform_layers,
     }
